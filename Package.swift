@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Gasworks",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "gasworks", targets: ["gasworks"]),
+        .library(name: "GitKit", targets: ["GitKit"]),
+        .library(name: "BeadKit", targets: ["BeadKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibgit2",
+            pkgConfig: "libgit2",
+            providers: [.apt(["libgit2-dev"])]
+        ),
+        .target(name: "GitKit", dependencies: ["CLibgit2"]),
+        .target(name: "BeadKit", dependencies: ["GitKit"]),
+        .executableTarget(
+            name: "gasworks",
+            dependencies: [
+                "BeadKit", "GitKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Drives GitKit from separate processes: concurrency, crash and benchmark tests use it.
+        .executableTarget(name: "gitkit-probe", dependencies: ["GitKit"]),
+        .executableTarget(
+            name: "gasworks-bench",
+            dependencies: ["GitKit", "BeadKit"],
+            path: "Benchmarks/Sources/gasworks-bench"
+        ),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "GitKitTests", dependencies: ["GitKit", "TestSupport", "gitkit-probe"]),
+        .testTarget(name: "BeadKitTests", dependencies: ["BeadKit", "GitKit", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["GitKit", "TestSupport", "gasworks"]),
+    ]
+)

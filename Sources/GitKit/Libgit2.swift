@@ -1,0 +1,11 @@
+import CLibgit2
+
+/// Initializes libgit2 once per process, with the options every Gasworks process wants.
+enum Libgit2 {
+    static let ready: Void = {
+        git_libgit2_init()
+        // Objects GitKit writes are built from ids it just wrote or read; libgit2's extra
+        // existence check on every tree entry and parent is a second lookup of each.
+        _ = gw_opts_enable_strict_object_creation(0)
+    }()
+}

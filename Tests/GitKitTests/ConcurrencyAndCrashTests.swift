@@ -1,0 +1,76 @@
+import Foundation
+import GitKit
+import TestSupport
+import Testing
+
+@Suite struct ConcurrencyAndCrashTests {
+    let probe = builtProduct("gitkit-probe")
+
+    @Test func eightProcessesIncrementingOneRefEndAtExactlySixteenHundred() throws {
+        let repo = try TemporaryRepository()
+        let processes = try (0..<8).map { _ -> Process in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: probe)
+            process.arguments = ["cas-increment", repo.path, "refs/gt/counter", "200"]
+            process.environment = repo.environment
+            try process.run()
+            return process
+        }
+        for process in processes {
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+        }
+        let opened = try Repository.open(repo.path)
+        let tip = try #require(try opened.referenceTarget("refs/gt/counter"))
+        let tree = try opened.commit(tip).tree
+        #expect(try opened.readBlobText(try #require(try opened.treeEntry(tree, path: "counter")).id) == "1600")
+        // Every increment is its own commit: no update was lost or applied twice.
+        #expect(try repo.gitOutput("rev-list", "--count", "refs/gt/counter") == "1600")
+    }
+
+    @Test func aWriterKilledMidUpdateLeavesFsckCleanAndEveryRefReadable() throws {
+        let repo = try TemporaryRepository()
+        for round in 0..<6 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: probe)
+            process.arguments = ["churn", repo.path]
+            process.environment = repo.environment
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            _ = output.fileHandleForReading.availableData  // "ready"
+            usleep(UInt32(40_000 + round * 37_000))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .uncaughtSignal)
+
+            let fsck = try repo.git("fsck", "--strict", "--no-dangling")
+            #expect(fsck.status == 0, "fsck after kill \(round): \(fsck.stderr)")
+            let opened = try Repository.open(repo.path)
+            for reference in try opened.references(withPrefix: "refs/") {
+                #expect(try repo.git("cat-file", "-e", reference.target.hex).status == 0)
+            }
+            #expect(try repo.git("notes", "--ref=refs/notes/gt/churn", "list").status == 0)
+
+            // A lock the killed writer held is stale once it has sat for seconds; age any
+            // such file instead of waiting, then every ref must accept a new update.
+            agePossibleLocks(in: repo.path + "/.git")
+            let marker = try makeCommit(opened, "after kill \(round)")
+            for name in try opened.references(withPrefix: "refs/gt/").map(\.name) {
+                try opened.updateReference(name, message: "after kill") { _ in (.set(marker), ()) }
+                #expect(try opened.referenceTarget(name) == marker)
+            }
+            try opened.appendNoteLine("{\"after\":\(round)}", on: marker, notesRef: "refs/notes/gt/churn")
+            #expect(try opened.note(on: marker, notesRef: "refs/notes/gt/churn") == "{\"after\":\(round)}\n")
+        }
+    }
+
+    /// Sets every lock file's modification time a minute into the past.
+    private func agePossibleLocks(in directory: String) {
+        guard let walker = FileManager.default.enumerator(atPath: directory) else { return }
+        for case let path as String in walker where path.hasSuffix(".lock") {
+            var times = [timespec(tv_sec: time(nil) - 60, tv_nsec: 0), timespec(tv_sec: time(nil) - 60, tv_nsec: 0)]
+            utimensat(AT_FDCWD, directory + "/" + path, &times, 0)
+        }
+    }
+}

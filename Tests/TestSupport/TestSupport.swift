@@ -1,0 +1,130 @@
+import Foundation
+
+/// The result of a finished child process.
+public struct ProcessResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+    /// stdout without the final newline, the way a shell's `$(…)` reads it.
+    public var output: String { stdout.hasSuffix("\n") ? String(stdout.dropLast()) : stdout }
+}
+
+/// The environment every test process gets: no system or user git config, pinned dates
+/// and identity, UTC, so commit ids are the same on every run and machine.
+public func pinnedEnvironment(home: String, extra: [String: String] = [:]) -> [String: String] {
+    var env: [String: String] = [
+        "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+        "HOME": home,
+        "TZ": "UTC",
+        "LANG": "C",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": home + "/.gitconfig",
+        "GIT_AUTHOR_NAME": "Test Author",
+        "GIT_AUTHOR_EMAIL": "author@example.com",
+        "GIT_COMMITTER_NAME": "Test Committer",
+        "GIT_COMMITTER_EMAIL": "committer@example.com",
+        "GIT_AUTHOR_DATE": "2026-01-02T03:04:05Z",
+        "GIT_COMMITTER_DATE": "2026-01-02T03:04:05Z",
+    ]
+    env.merge(extra) { $1 }
+    return env
+}
+
+/// Runs `executable` with `arguments` and waits for it (a termination handler, not
+/// `waitUntilExit`, which adds tens of milliseconds per child on Linux).
+@discardableResult
+public func run(
+    _ executable: String, _ arguments: [String], in directory: String? = nil,
+    environment: [String: String]? = nil, input: String? = nil
+) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
+    process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    if let environment { process.environment = environment }
+    let outPipe = Pipe()
+    let errPipe = Pipe()
+    let inPipe = Pipe()
+    process.standardOutput = outPipe
+    process.standardError = errPipe
+    process.standardInput = inPipe
+    let done = DispatchSemaphore(value: 0)
+    process.terminationHandler = { _ in done.signal() }
+    try process.run()
+    // Feed stdin and drain both pipes concurrently so a full pipe never blocks either side.
+    let group = DispatchGroup()
+    let writer = inPipe.fileHandleForWriting
+    DispatchQueue.global().async(group: group) {
+        if let input { writer.write(Data(input.utf8)) }
+        try? writer.close()
+    }
+    nonisolated(unsafe) var outData = Data()
+    nonisolated(unsafe) var errData = Data()
+    DispatchQueue.global().async(group: group) { outData = outPipe.fileHandleForReading.readDataToEndOfFile() }
+    DispatchQueue.global().async(group: group) { errData = errPipe.fileHandleForReading.readDataToEndOfFile() }
+    group.wait()
+    done.wait()
+    return ProcessResult(
+        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// A temporary directory with a fresh repository in it, removed when the value is released.
+public final class TemporaryRepository: @unchecked Sendable {
+    public let root: String
+    public let path: String
+    public let environment: [String: String]
+
+    public init(bare: Bool = false, extraEnvironment: [String: String] = [:]) throws {
+        let template = NSTemporaryDirectory() + "gasworks-test-XXXXXX"
+        var bytes = Array(template.utf8CString)
+        guard let made = mkdtemp(&bytes) else { throw CocoaError(.fileWriteUnknown) }
+        root = String(cString: made)
+        path = root + "/repo"
+        environment = pinnedEnvironment(home: root, extra: extraEnvironment)
+        let result = try run("git", ["init", "-q", "-b", "main"] + (bare ? ["--bare"] : []) + [path], environment: environment)
+        precondition(result.status == 0, result.stderr)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: root) }
+
+    /// Runs git in this repository and returns its result.
+    @discardableResult
+    public func git(_ arguments: String..., input: String? = nil) throws -> ProcessResult {
+        try run("git", arguments, in: path, environment: environment, input: input)
+    }
+
+    /// Runs git and returns its trimmed stdout, failing the caller on a non-zero exit.
+    public func gitOutput(_ arguments: String...) throws -> String {
+        let result = try run("git", arguments, in: path, environment: environment)
+        guard result.status == 0 else { throw TestFailure("git \(arguments.joined(separator: " ")): \(result.stderr)") }
+        return result.output
+    }
+
+    /// Makes a commit with one file on the current branch and returns its id.
+    @discardableResult
+    public func commitFile(_ name: String, _ contents: String, message: String = "change") throws -> String {
+        try contents.write(toFile: path + "/" + name, atomically: true, encoding: .utf8)
+        _ = try gitOutput("add", name)
+        _ = try gitOutput("commit", "-q", "--no-verify", "-m", message)
+        return try gitOutput("rev-parse", "HEAD")
+    }
+}
+
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Where the package's executables were built: beside the running test bundle.
+public func builtProduct(_ name: String) -> String {
+    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
+    // macOS-style bundles nest the binary deeper; walk up until the product is found.
+    for _ in 0..<4 {
+        let candidate = directory.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        directory = directory.deletingLastPathComponent()
+    }
+    return name
+}
