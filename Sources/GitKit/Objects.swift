@@ -270,3 +270,14 @@ extension Repository {
         return try body(object!)
     }
 }
+
+/// Hashing with git's own SHA-1, for ids derived from content.
+public enum GitHash {
+    /// The 20-byte SHA-1 of `bytes` as a git blob (`git hash-object` without writing).
+    public static func sha1(_ bytes: [UInt8]) -> [UInt8] {
+        Libgit2.ready
+        var oid = git_oid()
+        _ = bytes.withUnsafeBytes { git_odb_hash(&oid, $0.baseAddress, $0.count, GIT_OBJECT_BLOB) }
+        return withUnsafeBytes(of: &oid.id) { Array($0) }
+    }
+}

@@ -196,3 +196,29 @@ public enum MonotonicClock {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 }
+
+extension Repository {
+    /// Packs loose references into `packed-refs` (what `git pack-refs --all` does).
+    public func packReferences() throws {
+        var refdb: OpaquePointer?
+        try check(git_repository_refdb(&refdb, pointer), "git_repository_refdb")
+        defer { git_refdb_free(refdb) }
+        try withRetry(touching: []) {
+            try check(git_refdb_compress(refdb), "git_refdb_compress")
+        }
+    }
+}
+
+/// Counting loose ref files without reading them.
+public enum LooseRefs {
+    /// Files directly inside `directory` (0 when it does not exist).
+    public static func count(in directory: String) -> Int {
+        guard let dir = opendir(directory) else { return 0 }
+        defer { closedir(dir) }
+        var count = 0
+        while let entry = readdir(dir) {
+            if entry.pointee.d_type == UInt8(DT_REG) { count += 1 }
+        }
+        return count
+    }
+}

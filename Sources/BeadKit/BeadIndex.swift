@@ -1,0 +1,220 @@
+import GitKit
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What `list`, `ready` and `blocked` need of a bead, without parsing its JSON.
+public struct BeadSummary: Sendable, Equatable {
+    public var id: String
+    public var commit: OID
+    public var status: String
+    public var priority: Int
+    public var type: String
+    public var assignee: String
+    public var title: String
+    public var labels: [String]
+    /// `type:target` for every dependency.
+    public var dependencies: [(type: String, target: String)]
+    public var deferUntil: String
+    public var createdAt: String
+    public var updatedAt: String
+    public var deleted: Bool
+    /// The full state as one line of canonical JSON, parsed only when asked for.
+    public var json: String
+
+    public static func == (a: BeadSummary, b: BeadSummary) -> Bool { a.id == b.id && a.commit == b.commit }
+
+    init(bead: Bead, commit: OID) {
+        id = bead.id
+        self.commit = commit
+        status = bead.string("status") ?? "open"
+        priority = bead.priority
+        type = bead.issueType
+        assignee = bead.assignee ?? ""
+        title = bead.title
+        labels = bead.labels
+        dependencies = bead.dependencies.map { ($0.type.rawValue, $0.dependsOn) }
+        deferUntil = bead.deferUntil ?? ""
+        createdAt = bead.createdAt ?? ""
+        updatedAt = bead.updatedAt ?? ""
+        deleted = bead.isDeleted
+        json = bead.json.compactText()
+    }
+
+    public var parent: String? { dependencies.first { $0.type == DependencyType.parentChild.rawValue }?.target }
+
+    public func bead() throws -> Bead { try BeadStore.decode(json, id: id) }
+}
+
+/// The bead index: a cache under `<common git dir>/gt/index/beads` holding every bead's
+/// summary with the commit it was read from. It is only ever trusted per bead, when that
+/// commit is still the tip of the bead's ref; anything else is read again from git.
+/// Delete it, or change refs with plain git, and answers stay the same.
+public struct BeadIndex: Sendable {
+    public private(set) var beads: [String: BeadSummary]
+
+    static let header = "gasworks bead index 1"
+
+    public var all: [BeadSummary] { beads.values.sorted { $0.id < $1.id } }
+
+    static func path(_ store: BeadStore) -> String { store.repository.commonDir + "gt/index/beads" }
+
+    /// The number of beads the cache last saw, without validating it: good enough to
+    /// choose an id length.
+    static func storedCount(store: BeadStore) throws -> Int {
+        guard let file = fopen(path(store), "r") else { return try store.repository.references(withPrefix: BeadStore.refPrefix).count }
+        defer { fclose(file) }
+        var line: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        defer { free(line) }
+        guard getline(&line, &capacity, file) > 0 else { return 0 }
+        let parts = String(cString: line!).split(separator: " ")
+        return parts.count == 5 ? Int(parts[4].trimmingNewline()) ?? 0 : 0
+    }
+
+    static func load(store: BeadStore) throws -> BeadIndex {
+        let refs = try store.repository.references(withPrefix: BeadStore.refPrefix)
+        let cached = readCache(path(store))
+        var beads: [String: BeadSummary] = [:]
+        beads.reserveCapacity(refs.count)
+        var changed = cached.count != refs.count
+        for ref in refs {
+            let id = String(ref.name.dropFirst(BeadStore.refPrefix.count))
+            if let hit = cached[id], hit.commit == ref.target {
+                beads[id] = hit
+            } else {
+                beads[id] = BeadSummary(bead: try store.bead(at: ref.target, id: id), commit: ref.target)
+                changed = true
+            }
+        }
+        let index = BeadIndex(beads: beads)
+        if changed { index.writeCache(path(store)) }
+        return index
+    }
+
+    // MARK: cache file
+
+    private static func readCache(_ path: String) -> [String: BeadSummary] {
+        guard let file = fopen(path, "r") else { return [:] }
+        defer { fclose(file) }
+        var line: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        defer { free(line) }
+        guard getline(&line, &capacity, file) > 0, String(cString: line!).hasPrefix(header + " ") else { return [:] }
+        var out: [String: BeadSummary] = [:]
+        while true {
+            let length = getline(&line, &capacity, file)
+            guard length > 0 else { break }
+            if let summary = decodeLine(UnsafeBufferPointer(start: line!, count: length)) { out[summary.id] = summary }
+        }
+        return out
+    }
+
+    private func writeCache(_ path: String) {
+        var text = "\(Self.header) \(beads.count)\n"
+        for summary in beads.values {
+            let fields: [String] = [
+                summary.id, summary.commit.hex, summary.status, String(summary.priority), summary.type, summary.assignee,
+                summary.title, summary.labels.joined(separator: "\u{1F}"),
+                summary.dependencies.map { $0.type + ":" + $0.target }.joined(separator: "\u{1F}"),
+                summary.deferUntil, summary.createdAt, summary.updatedAt, summary.deleted ? "1" : "0", summary.json,
+            ]
+            text += fields.map(Self.escape).joined(separator: "\t") + "\n"
+        }
+        // Write beside, then rename: readers see the old or the new file, never half of one.
+        let directory = String(path[..<path.lastIndex(of: "/")!])
+        _ = mkdir(String(directory[..<directory.lastIndex(of: "/")!]), 0o755)
+        _ = mkdir(directory, 0o755)
+        let temporary = path + ".tmp.\(getpid())"
+        guard let file = fopen(temporary, "w") else { return }
+        let bytes = Array(text.utf8)
+        let written = fwrite(bytes, 1, bytes.count, file)
+        fclose(file)
+        if written == bytes.count { rename(temporary, path) } else { unlink(temporary) }
+    }
+
+    private static func decodeLine(_ raw: UnsafeBufferPointer<CChar>) -> BeadSummary? {
+        let text = String(decoding: UnsafeRawBufferPointer(raw), as: UTF8.self).trimmingNewline()
+        let fields = text.split(separator: "\t", omittingEmptySubsequences: false).map(unescape)
+        guard fields.count == 14, let commit = OID(hex: fields[1]), let priority = Int(fields[3]) else { return nil }
+        return BeadSummary(
+            id: fields[0], commit: commit, status: fields[2], priority: priority, type: fields[4], assignee: fields[5],
+            title: fields[6], labels: fields[7].isEmpty ? [] : fields[7].split(separator: "\u{1F}").map(String.init),
+            dependencies: fields[8].isEmpty
+                ? []
+                : fields[8].split(separator: "\u{1F}").map { pair in
+                    let colon = pair.firstIndex(of: ":")!
+                    return (String(pair[..<colon]), String(pair[pair.index(after: colon)...]))
+                },
+            deferUntil: fields[9], createdAt: fields[10], updatedAt: fields[11], deleted: fields[12] == "1", json: fields[13])
+    }
+
+    private static func escape(_ text: String) -> String {
+        guard text.contains(where: { $0 == "\t" || $0 == "\n" || $0 == "\\" || $0 == "\r" }) else { return text }
+        var out = ""
+        for character in text {
+            switch character {
+            case "\\": out += "\\\\"
+            case "\t": out += "\\t"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    private static func unescape(_ text: Substring) -> String {
+        guard text.contains("\\") else { return String(text) }
+        var out = ""
+        var escaping = false
+        for character in text {
+            if escaping {
+                switch character {
+                case "t": out += "\t"
+                case "n": out += "\n"
+                case "r": out += "\r"
+                default: out.append(character)
+                }
+                escaping = false
+            } else if character == "\\" {
+                escaping = true
+            } else {
+                out.append(character)
+            }
+        }
+        return out
+    }
+}
+
+extension BeadSummary {
+    fileprivate init(
+        id: String, commit: OID, status: String, priority: Int, type: String, assignee: String, title: String,
+        labels: [String], dependencies: [(type: String, target: String)], deferUntil: String, createdAt: String,
+        updatedAt: String, deleted: Bool, json: String
+    ) {
+        self.id = id
+        self.commit = commit
+        self.status = status
+        self.priority = priority
+        self.type = type
+        self.assignee = assignee
+        self.title = title
+        self.labels = labels
+        self.dependencies = dependencies
+        self.deferUntil = deferUntil
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.deleted = deleted
+        self.json = json
+    }
+}
+
+extension StringProtocol {
+    func trimmingNewline() -> String {
+        var text = Substring(self)
+        while text.last == "\n" || text.last == "\r" { text.removeLast() }
+        return String(text)
+    }
+}

@@ -1,0 +1,37 @@
+import ArgumentParser
+import BeadKit
+import GitKit
+
+/// Options every command takes.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .customShort("C"), help: ArgumentHelp("Run as if started in <path>.", valueName: "path"))
+    var directory: String?
+
+    @Flag(name: .long, help: "Print JSON instead of text.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Print only ids (where that helps scripts).")
+    var quiet = false
+
+    @Option(name: .long, help: ArgumentHelp("Record changes as made by <name>.", valueName: "name"))
+    var actor: String?
+
+    func openRepository() throws -> Repository {
+        do {
+            return try Repository.discover(from: directory ?? ".")
+        } catch let error as GitError where error.code == .notFound {
+            throw GasworksError(.repository, "not a git repository (or any of the parent directories): \(directory ?? ".")")
+        }
+    }
+
+    func openStore() throws -> BeadStore {
+        try BeadStore(repository: try openRepository(), actor: actor)
+    }
+}
+
+struct Gasworks: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gasworks",
+        abstract: "Git-native coordination for many coding agents; each tool also runs as `git <tool>`.",
+        subcommands: [GitBead.self])
+}
