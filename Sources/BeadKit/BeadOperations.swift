@@ -39,7 +39,6 @@ extension BeadStore {
     public func claim(_ id: String) throws -> StoredBead {
         let me = actor
         return try update(id, op: "claim") { bead in
-            if bead.isDeleted { throw GasworksError(.refused, "cannot claim '\(id)': it is deleted") }
             if bead.status == .inProgress, bead.assignee == me { return }
             guard bead.status == .open else {
                 throw GasworksError(.refused, "cannot claim '\(id)': it is \(bead.status.rawValue)\(bead.assignee.map { " (assignee \($0))" } ?? "")")
@@ -73,7 +72,6 @@ extension BeadStore {
     public func close(_ id: String, reason: String?) throws -> StoredBead {
         let stamp = now
         return try update(id, op: "close") { bead in
-            if bead.isDeleted { throw GasworksError(.refused, "cannot close '\(id)': it is deleted") }
             if bead.status == .closed { return }
             bead.status = .closed
             bead.fields["closed_at"] = .string(stamp)
@@ -84,7 +82,6 @@ extension BeadStore {
     @discardableResult
     public func reopen(_ id: String) throws -> StoredBead {
         try update(id, op: "reopen") { bead in
-            if bead.isDeleted { throw GasworksError(.refused, "cannot reopen '\(id)': it is deleted") }
             bead.status = .open
             bead.fields["closed_at"] = nil
             bead.fields["close_reason"] = nil
@@ -111,7 +108,7 @@ extension BeadStore {
             let before = bead.dependencies.count
             bead.dependencies.removeAll { $0.dependsOn == target && (type == nil || $0.type == type) }
             if bead.dependencies.count == before {
-                throw GasworksError(.notFound, "'\(id)' has no \(type?.rawValue ?? "") dependency on '\(target)'")
+                throw GasworksError(.notFound, "'\(id)' has no \(type.map { $0.rawValue + " " } ?? "")dependency on '\(target)'")
             }
         }
     }
@@ -140,7 +137,7 @@ extension BeadStore {
     @discardableResult
     public func delete(_ id: String, reason: String?) throws -> StoredBead {
         let (stamp, me) = (now, actor)
-        return try update(id, op: "delete") { bead in
+        return try update(id, op: "delete", allowDeleted: true) { bead in
             if bead.isDeleted { return }
             bead.fields["original_type"] = .string(bead.issueType)
             bead.fields["deleted_at"] = .string(stamp)

@@ -63,7 +63,10 @@ public final class BeadStore {
             guard let entry = try repository.treeEntry(tree, path: Self.fileName) else {
                 throw GasworksError(.badData, "corrupt bead '\(id)': commit \(commit.hex.prefix(12)) has no \(Self.fileName)")
             }
-            return try Self.decode(try repository.readBlobText(entry.id), id: id)
+            // The ref name is the bead's identity, even for a ref copied with plain git.
+            var bead = try Self.decode(try repository.readBlobText(entry.id), id: id)
+            bead.id = id
+            return bead
         } catch let error as GitError {
             throw GasworksError(.badData, "corrupt bead '\(id)': \(error.message)")
         }
@@ -137,13 +140,11 @@ public final class BeadStore {
             var beads: [Bead] = []
             for draft in drafts {
                 var bead = draft.bead
-                if bead.string("id") == nil || bead.id.isEmpty {
-                    var attempt = nonce
-                    repeat {
-                        bead.id = try newID(for: draft.bead, parent: draft.parent, nonce: attempt, reserved: taken)
-                        attempt += 1
-                    } while taken.contains(bead.id)
-                }
+                var attempt = nonce
+                repeat {
+                    bead.id = try newID(for: draft.bead, parent: draft.parent, nonce: attempt, reserved: taken)
+                    attempt += 1
+                } while taken.contains(bead.id)
                 taken.insert(bead.id)
                 stampCreation(&bead, parent: draft.parent)
                 beads.append(bead)
@@ -170,12 +171,14 @@ public final class BeadStore {
     /// Applies `change` to the bead's current state and publishes it as one commit.
     /// On conflict the bead is re-read and `change` runs again on the new state; a change
     /// that leaves the bead as it was writes nothing. `change` throws to refuse.
+    /// A deleted bead is refused unless `allowDeleted`.
     @discardableResult
-    public func update(_ id: String, op: String, _ change: (inout Bead) throws -> Void) throws -> StoredBead {
+    public func update(_ id: String, op: String, allowDeleted: Bool = false, _ change: (inout Bead) throws -> Void) throws -> StoredBead {
         let ref = Self.refName(id)
         return try repository.updateReference(ref, message: "bead: \(op)") { tip -> (ReferenceChange, StoredBead) in
             guard let tip else { throw GasworksError(.notFound, "no bead '\(id)'") }
             let old = try bead(at: tip, id: id)
+            if old.isDeleted, !allowDeleted { throw GasworksError(.refused, "cannot \(op) '\(id)': it is deleted") }
             var new = old
             try change(&new)
             if new == old { return (.keep, StoredBead(bead: old, commit: tip)) }

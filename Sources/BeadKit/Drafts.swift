@@ -46,6 +46,14 @@ public enum Drafts {
 
     private static func draft(title: String, sections: [(String, [String])], source: String) throws -> Draft {
         guard !title.isEmpty else { throw GasworksError(.badData, "\(source): empty title") }
+        do {
+            return try fill(title: title, sections: sections, source: source)
+        } catch let error as GasworksError where error.kind == .usage {
+            throw GasworksError(.badData, "\(source): '\(title)': \(error.message)")
+        }
+    }
+
+    private static func fill(title: String, sections: [(String, [String])], source: String) throws -> Draft {
         var bead = Bead(fields: ["title": .string(title)])
         var dependencies: [(DependencyType, String)] = []
         var parent: String?
@@ -77,31 +85,45 @@ public enum Drafts {
             guard let object = item.objectValue, object["title"]?.stringValue?.isEmpty == false else {
                 throw GasworksError(.badData, "\(source): item \(index + 1) is not an object with a \"title\"")
             }
-            return try draft(fromObject: object)
+            return try draft(fromObject: object, source: "\(source): item \(index + 1)")
         }
     }
 
-    static func draft(fromObject object: [String: JSONValue]) throws -> Draft {
+    /// A draft from a JSON object; ids are chosen by `create` (`import` keeps given ids).
+    static func draft(fromObject object: [String: JSONValue], source: String) throws -> Draft {
         var fields = object
+        if fields["id"] != nil {
+            throw GasworksError(.badData, "\(source): \"id\" is chosen by create; use 'git bead import' to keep given ids")
+        }
         let parent = fields.removeValue(forKey: "parent")?.stringValue
         var bead = Bead(fields: fields)
-        if let status = bead.string("status") { bead.status = try BeadStore.parseStatus(status) }
-        if bead.fields["priority"] != nil, !(0...4).contains(bead.priority) {
-            throw GasworksError(.usage, "invalid priority '\(bead.priority)' (expected 0-4 or P0-P4)")
+        do {
+            if let status = bead.string("status") { bead.status = try BeadStore.parseStatus(status) }
+            switch fields["priority"] {
+            case nil: break
+            case .string(let text)?: bead.priority = try BeadStore.parsePriority(text)
+            case let value?:
+                guard let number = value.intValue, (0...4).contains(number) else {
+                    throw GasworksError(.badData, "invalid priority '\(value.compactText())' (expected 0-4 or P0-P4)")
+                }
+            }
+            if let type = bead.string("issue_type") { _ = try BeadStore.parseType(type) }
+        } catch let error as GasworksError {
+            throw GasworksError(.badData, "\(source): \(error.message)")
         }
-        if let type = bead.string("issue_type") { _ = try BeadStore.parseType(type) }
         return Draft(bead: bead, parent: parent, dependencies: [])
     }
 
     /// `--stdin`: one bead per line, either a JSON object or just a title.
     public static func parseLines(_ text: String) throws -> [Draft] {
         var drafts: [Draft] = []
-        for (offset, line) in text.split(separator: "\n").enumerated() where !line.allSatisfy(\.isWhitespace) {
+        for (offset, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+        where !line.allSatisfy(\.isWhitespace) {
             if line.first == "{" {
                 guard let object = (try? JSONValue.parse(line))?.objectValue, object["title"]?.stringValue?.isEmpty == false else {
                     throw GasworksError(.badData, "stdin:\(offset + 1): malformed JSON or missing \"title\"")
                 }
-                drafts.append(try draft(fromObject: object))
+                drafts.append(try draft(fromObject: object, source: "stdin:\(offset + 1)"))
             } else {
                 drafts.append(Draft(bead: Bead(fields: ["title": .string(String(line).trimmed)]), parent: nil, dependencies: []))
             }

@@ -75,18 +75,28 @@ public final class TemporaryRepository: @unchecked Sendable {
     public let path: String
     public let environment: [String: String]
 
-    public init(bare: Bool = false, extraEnvironment: [String: String] = [:]) throws {
-        let template = NSTemporaryDirectory() + "gasworks-test-XXXXXX"
-        var bytes = Array(template.utf8CString)
-        guard let made = mkdtemp(&bytes) else { throw CocoaError(.fileWriteUnknown) }
-        root = String(cString: made)
+    /// `reuse` takes over another instance's directory (which then no longer removes it).
+    public init(bare: Bool = false, extraEnvironment: [String: String] = [:], reuse: TemporaryRepository? = nil) throws {
+        if let reuse {
+            root = reuse.root
+            reuse.owned = false
+        } else {
+            let template = NSTemporaryDirectory() + "gasworks-test-XXXXXX"
+            var bytes = Array(template.utf8CString)
+            guard let made = mkdtemp(&bytes) else { throw CocoaError(.fileWriteUnknown) }
+            root = String(cString: made)
+        }
         path = root + "/repo"
         environment = pinnedEnvironment(home: root, extra: extraEnvironment)
-        let result = try run("git", ["init", "-q", "-b", "main"] + (bare ? ["--bare"] : []) + [path], environment: environment)
-        precondition(result.status == 0, result.stderr)
+        if reuse == nil {
+            let result = try run("git", ["init", "-q", "-b", "main"] + (bare ? ["--bare"] : []) + [path], environment: environment)
+            precondition(result.status == 0, result.stderr)
+        }
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: root) }
+    private var owned = true
+
+    deinit { if owned { try? FileManager.default.removeItem(atPath: root) } }
 
     /// Runs git in this repository and returns its result.
     @discardableResult
@@ -116,8 +126,14 @@ public struct TestFailure: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Where the package's executables were built: beside the running test bundle.
+/// Where the package's executables were built: `$GASWORKS_BIN_DIR` when set (scripts/test
+/// points it at the release build the user installs), else beside the running test bundle.
 public func builtProduct(_ name: String) -> String {
+    if let directory = ProcessInfo.processInfo.environment["GASWORKS_BIN_DIR"],
+        FileManager.default.isExecutableFile(atPath: directory + "/" + name)
+    {
+        return directory + "/" + name
+    }
     let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
     // macOS-style bundles nest the binary deeper; walk up until the product is found.
@@ -127,4 +143,51 @@ public func builtProduct(_ name: String) -> String {
         directory = directory.deletingLastPathComponent()
     }
     return name
+}
+
+/// A temporary rig whose PATH has the built `git-<tool>` commands, so tests run
+/// `git bead …` exactly as a user would.
+public final class TemporaryRig: @unchecked Sendable {
+    public let repository: TemporaryRepository
+    public let bin: String
+    public var path: String { repository.path }
+    public var root: String { repository.root }
+
+    public init(prefix: String = "gw", tools: [String] = ["bead"]) throws {
+        let probe = try TemporaryRepository()
+        let bin = probe.root + "/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        for tool in tools {
+            try FileManager.default.createSymbolicLink(atPath: bin + "/git-" + tool, withDestinationPath: builtProduct("gasworks"))
+        }
+        let path = bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        repository = try TemporaryRepository(extraEnvironment: ["PATH": path], reuse: probe)
+        self.bin = bin
+        _ = try repository.gitOutput("config", "gt.prefix", prefix)
+    }
+
+    /// Runs `git <arguments>` in the rig with extra environment.
+    @discardableResult
+    public func git(_ arguments: [String], env: [String: String] = [:], input: String? = nil, in directory: String? = nil) throws -> ProcessResult {
+        try run("git", arguments, in: directory ?? path, environment: repository.environment.merging(env) { $1 }, input: input)
+    }
+
+    /// Runs `git bead …` and returns stdout, failing when it exits non-zero.
+    public func bead(_ arguments: String..., env: [String: String] = [:], input: String? = nil) throws -> String {
+        let result = try git(["bead"] + arguments, env: env, input: input)
+        guard result.status == 0 else {
+            throw TestFailure("git bead \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)")
+        }
+        return result.output
+    }
+
+    /// Runs `git bead …` expecting failure; returns the result for checks on status and stderr.
+    public func beadFailing(_ arguments: String..., env: [String: String] = [:], input: String? = nil) throws -> ProcessResult {
+        try git(["bead"] + arguments, env: env, input: input)
+    }
+
+    /// Every ref under refs/gt/ with its target, as `git for-each-ref` shows them.
+    public func stateRefs() throws -> String {
+        try repository.gitOutput("for-each-ref", "--format=%(refname) %(objectname)", "refs/gt/")
+    }
 }

@@ -23,12 +23,12 @@ struct BeadUpdate: ParsableCommand {
             try fields.apply(to: &probe)  // validate every value before touching the bead
             let stamp = store.now
             let stored = try store.update(resolved, op: "update") { bead in
-                if bead.isDeleted { throw GasworksError(.refused, "cannot update '\(resolved)': it is deleted") }
                 if let title { bead.title = title }
                 try fields.apply(to: &bead)
                 if let newStatus, newStatus != bead.status {
                     bead.status = newStatus
                     bead.fields["closed_at"] = newStatus == .closed ? .string(stamp) : nil
+                    if newStatus != .closed { bead.fields["close_reason"] = nil }
                 }
                 let remove = removeLabel.map(Drafts.splitList) ?? []
                 var labels = bead.labels.filter { !remove.contains($0) }

@@ -38,18 +38,19 @@ struct BeadFilterOptions: ParsableArguments {
     @Option(name: .long, help: "Lowest priority number to include (0-4).") var priorityMin: String?
     @Option(name: .long, help: "Highest priority number to include (0-4).") var priorityMax: String?
     @Option(name: .long, help: "Only children of this bead.") var parent: String?
-    @Flag(name: .long, help: "Include closed beads (and, with --status, any status).") var all = false
+    @Flag(name: .long, help: "Include closed beads (--status overrides this).") var all = false
     @Option(name: .long, help: "Sort by priority, created, updated, id or title.") var sort: String = "priority"
     @Option(name: [.customLong("limit"), .customShort("n")], help: "Show at most this many.") var limit: Int?
 
-    func select(_ summaries: [BeadSummary], store: BeadStore) throws -> [BeadSummary] {
+    /// Applies the filters, then `text` (see `TextSearch`), then the sort and the limit.
+    func select(_ summaries: [BeadSummary], store: BeadStore, text: String? = nil) throws -> [BeadSummary] {
         let statuses = try status.map { try Drafts.splitList($0).map { try BeadStore.parseStatus($0).rawValue } }
         let types = try type.map { try Drafts.splitList($0).map(BeadStore.parseType) }
         let labels = label.map(Drafts.splitList) ?? []
         let low = try priorityMin.map(BeadStore.parsePriority) ?? 0
         let high = try priorityMax.map(BeadStore.parsePriority) ?? 4
         let parentID = try parent.map(store.resolve)
-        if let limit, limit < 0 { throw GasworksError(.usage, "invalid --limit '\(limit)'") }
+        try checkLimit(limit)
         let order: (BeadSummary, BeadSummary) -> Bool
         switch sort {
         case "priority": order = Readiness.bestFirst
@@ -59,7 +60,7 @@ struct BeadFilterOptions: ParsableArguments {
         case "title": order = { ($0.title, $0.id) < ($1.title, $1.id) }
         default: throw GasworksError(.usage, "invalid --sort '\(sort)' (expected priority, created, updated, id, title)")
         }
-        let selected = summaries.filter { summary in
+        var selected = summaries.filter { summary in
             if summary.deleted { return false }
             if let statuses {
                 if !statuses.contains(summary.status) { return false }
@@ -73,7 +74,8 @@ struct BeadFilterOptions: ParsableArguments {
             if let parentID, summary.parent != parentID { return false }
             return true
         }
-        .sorted(by: order)
+        if let text { selected = try TextSearch.matching(selected, text) }
+        selected.sort(by: order)
         return limit.map { Array(selected.prefix($0)) } ?? selected
     }
 }
@@ -84,21 +86,20 @@ struct BeadList: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var filter: BeadFilterOptions
-    @Option(name: .long, help: "Only beads whose title, description or notes contain this text.") var text: String?
+    @Option(name: .long, help: "Only beads whose text fields or comments contain this (as search does).") var text: String?
 
     func run() throws {
         try reportingErrors {
             let store = try common.openStore()
-            var selected = try filter.select(try store.index().all, store: store)
-            if let text { selected = try TextSearch.matching(selected, text) }
-            try BeadOutput.emitList(selected, common)
+            try BeadOutput.emitList(try filter.select(try store.index().all, store: store, text: text), common)
         }
     }
 }
 
 struct BeadSearch: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "search", abstract: "Full-text search over titles, descriptions, design, notes and comments.")
+        commandName: "search",
+        abstract: "Full-text search over id, title, description, design, acceptance criteria, notes, external ref and comments.")
 
     @OptionGroup var common: CommonOptions
     @Argument(help: "Text to find (case-insensitive).") var query: String
@@ -107,7 +108,7 @@ struct BeadSearch: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let store = try common.openStore()
-            try BeadOutput.emitList(try filter.select(try TextSearch.matching(try store.index().all, query), store: store), common)
+            try BeadOutput.emitList(try filter.select(try store.index().all, store: store, text: query), common)
         }
     }
 }
@@ -120,8 +121,10 @@ enum TextSearch {
     static func matching(_ summaries: [BeadSummary], _ query: String) throws -> [BeadSummary] {
         let needle = query.lowercased()
         guard !needle.isEmpty else { throw GasworksError(.usage, "empty search text") }
+        // The stored line is JSON, where quotes, backslashes and newlines are escaped.
+        let escaped = String(JSONValue.string(needle).compactText().dropFirst().dropLast())
         return try summaries.filter { summary in
-            guard summary.json.lowercased().contains(needle) || summary.title.lowercased().contains(needle) else { return false }
+            guard summary.json.lowercased().contains(escaped) else { return false }
             let bead = try summary.bead()
             let texts = fields.compactMap { bead.string($0) } + bead.comments.map(\.text)
             return texts.contains { $0.lowercased().contains(needle) }
@@ -141,6 +144,7 @@ struct BeadReady: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try checkLimit(limit)
             let store = try common.openStore()
             let onlyType = try type.map(BeadStore.parseType)
             if let explain {
@@ -186,7 +190,7 @@ struct BeadBlocked: ParsableCommand {
             } else if common.quiet {
                 Console.out(blocked.map { $0.bead.id + "\n" }.joined())
             } else {
-                Console.out(blocked.map { BeadOutput.line($0.bead) + "  ← " + $0.blockers.joined(separator: ", ") + "\n" }.joined())
+                Console.out(blocked.map { BeadOutput.line($0.bead) + ($0.blockers.isEmpty ? "" : "  ← " + $0.blockers.joined(separator: ", ")) + "\n" }.joined())
             }
         }
     }
@@ -265,4 +269,8 @@ struct BeadHistory: ParsableCommand {
     private func trailer(_ key: String, _ message: String) -> String? {
         message.split(separator: "\n").last { $0.hasPrefix(key + ": ") }.map { String($0.dropFirst(key.count + 2)) }
     }
+}
+
+func checkLimit(_ limit: Int?) throws {
+    if let limit, limit < 0 { throw GasworksError(.usage, "invalid --limit '\(limit)'") }
 }

@@ -22,7 +22,7 @@ struct BeadInit: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "init", abstract: "Set the rig's bead id prefix (gt.prefix).")
 
     @OptionGroup var common: CommonOptions
-    @Option(name: .long, help: "Id prefix, letters and digits (for example gw).")
+    @Option(name: .long, help: "Id prefix: letters, digits and _, at most 16 (for example gw).")
     var prefix: String
 
     func run() throws {
