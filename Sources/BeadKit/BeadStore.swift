@@ -130,8 +130,8 @@ public final class BeadStore {
         }
     }
 
-    /// Creates many beads as one pack and one all-or-nothing ref transaction: after a crash
-    /// either every bead of the batch exists or none does.
+    /// Creates many beads as one pack and one rename of `packed-refs`: after a crash either
+    /// every bead of the batch exists or none does.
     public func createMany(_ drafts: [(bead: Bead, parent: String?)]) throws -> [StoredBead] {
         guard !drafts.isEmpty else { return [] }
         var nonce = 0
@@ -155,12 +155,11 @@ public final class BeadStore {
                         bead, parents: [], message: Self.message(op: "create", bead: bead, lines: [], actor: actor), in: batch)
                 }
             }
-            let updates = zip(beads, commits).map { ReferenceUpdate(name: Self.refName($0.id), expected: nil, target: $1) }
+            let references = zip(beads, commits).map { Reference(name: Self.refName($0.id), target: $1) }
             do {
-                try repository.withRetry(touching: updates.map(\.name)) {
-                    try repository.updateReferences(updates, message: "bead: create")
+                try repository.withRetry(touching: references.map(\.name)) {
+                    try repository.createReferencesPacked(references)
                 }
-                try compactRefsIfNeeded()
                 return zip(beads, commits).map { StoredBead(bead: $0, commit: $1) }
             } catch let error as GitError where error.code == .exists {
                 nonce += drafts.count

@@ -42,8 +42,8 @@ extension BeadStore {
     }
 
     /// Upserts `beads`: new ids are created, changed ones get one commit on their chain,
-    /// identical ones are left alone. All objects go into one pack and all refs move in
-    /// one transaction, so an import is applied entirely or not at all.
+    /// identical ones are left alone. All objects go into one pack before any ref moves;
+    /// the new beads appear at once, and the changed ones move in one checked transaction.
     public func importBeads(_ beads: [Bead]) throws -> ImportReport {
         try repository.withRetry(touching: beads.map { Self.refName($0.id) }) {
             var report = ImportReport()
@@ -70,8 +70,13 @@ extension BeadStore {
                         message: Self.message(op: item.op, bead: item.bead, lines: item.lines, actor: actor), in: batch)
                 }
             }
-            let updates = zip(planned, commits).map {
-                ReferenceUpdate(name: Self.refName($0.bead.id), expected: $0.tip, target: $1)
+            // New beads appear together in one rename of packed-refs; changed ones move in one
+            // transaction that checks every expected tip first.
+            let pairs = Array(zip(planned, commits))
+            try repository.createReferencesPacked(
+                pairs.filter { $0.0.tip == nil }.map { Reference(name: Self.refName($0.0.bead.id), target: $0.1) })
+            let updates = pairs.filter { $0.0.tip != nil }.map {
+                ReferenceUpdate(name: Self.refName($0.0.bead.id), expected: $0.0.tip, target: $0.1)
             }
             try repository.updateReferences(updates, message: "bead: import")
             try compactRefsIfNeeded()

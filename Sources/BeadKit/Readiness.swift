@@ -20,7 +20,15 @@ public struct Readiness {
 
     /// Ready beads, best first: priority, then age, then id.
     public func ready() -> [BeadSummary] {
-        beads.values.filter { reasons(for: $0).isEmpty }.sorted(by: Self.bestFirst)
+        beads.values.filter(isReady).sorted(by: Self.bestFirst)
+    }
+
+    /// The same rules as `reasons(for:)`, answered without building any text.
+    public func isReady(_ summary: BeadSummary) -> Bool {
+        guard !summary.deleted, summary.status == BeadStatus.open.rawValue, !IssueTypes.internalTypes.contains(summary.type)
+        else { return false }
+        if !summary.deferUntil.isEmpty, let until = ISO8601.parse(summary.deferUntil), until > now { return false }
+        return reasons(for: summary).isEmpty
     }
 
     public static func bestFirst(_ a: BeadSummary, _ b: BeadSummary) -> Bool {

@@ -175,3 +175,57 @@ func makeCommit(_ repository: Repository, _ text: String, parent: OID? = nil) th
         #expect(try opened.referenceTarget("refs/gt/vanishing") == replacement)
     }
 }
+
+@Suite struct PackedCreateTests {
+    @Test func manyRefsAppearTogetherAndGitReadsThem() throws {
+        let repo = try TemporaryRepository()
+        try repo.commitFile("a", "1")
+        _ = try repo.gitOutput("tag", "-a", "v1", "-m", "annotated")
+        _ = try repo.gitOutput("pack-refs", "--all")
+        let opened = try Repository.open(repo.path)
+        let commit = try makeCommit(opened, "bead")
+        let refs = (0..<500).map { Reference(name: "refs/gt/beads/gw-\($0)", target: commit) }
+        try opened.createReferencesPacked(refs)
+
+        #expect(try repo.gitOutput("for-each-ref", "--count=1000", "--format=%(refname)", "refs/gt/beads/").split(separator: "\n").count == 500)
+        #expect(try opened.references(withPrefix: "refs/gt/beads/").count == 500)
+        // Existing packed refs and the tag's peeled line survive.
+        #expect(try repo.gitOutput("rev-parse", "v1^{commit}") == (try repo.gitOutput("rev-parse", "main")))
+        #expect(try repo.git("fsck", "--strict").status == 0)
+        #expect(try !String(contentsOfFile: repo.path + "/.git/packed-refs", encoding: .utf8).contains(".lock"))
+        #expect(!FileManager.default.fileExists(atPath: repo.path + "/.git/packed-refs.lock"))
+    }
+
+    @Test func oneExistingNameMeansNothingIsCreated() throws {
+        let repo = try TemporaryRepository()
+        let opened = try Repository.open(repo.path)
+        let commit = try makeCommit(opened, "bead")
+        try opened.setReference("refs/gt/beads/gw-7", to: commit, expecting: nil, message: "loose")
+        let refs = (0..<20).map { Reference(name: "refs/gt/beads/gw-\($0)", target: commit) }
+        let error = #expect(throws: GitError.self) { try opened.createReferencesPacked(refs) }
+        #expect(error?.code == .exists)
+        #expect(try opened.references(withPrefix: "refs/gt/beads/").map(\.name) == ["refs/gt/beads/gw-7"])
+        #expect(!FileManager.default.fileExists(atPath: repo.path + "/.git/refs/gt/beads/gw-3.lock"))
+    }
+
+    @Test func aHeldRefLockMakesTheBatchWaitAndThenLandWhole() throws {
+        let repo = try TemporaryRepository()
+        let opened = try Repository.open(repo.path)
+        let commit = try makeCommit(opened, "bead")
+        try FileManager.default.createDirectory(atPath: repo.path + "/.git/refs/gt/beads", withIntermediateDirectories: true)
+        let lock = repo.path + "/.git/refs/gt/beads/gw-3.lock"
+        #expect(FileManager.default.createFile(atPath: lock, contents: Data()))
+        let refs = (0..<10).map { Reference(name: "refs/gt/beads/gw-\($0)", target: commit) }
+        let locked = #expect(throws: GitError.self) { try opened.createReferencesPacked(refs) }
+        #expect(locked?.code == .locked)
+        #expect(try opened.references(withPrefix: "refs/gt/").isEmpty)
+
+        let releaser = Thread {
+            usleep(100_000)
+            try? FileManager.default.removeItem(atPath: lock)
+        }
+        releaser.start()
+        try opened.withRetry(touching: refs.map(\.name)) { try opened.createReferencesPacked(refs) }
+        #expect(try opened.references(withPrefix: "refs/gt/beads/").count == 10)
+    }
+}
