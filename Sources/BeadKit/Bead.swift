@@ -79,7 +79,9 @@ public struct Bead: Sendable, Equatable {
 }
 
 public enum BeadStatus: String, CaseIterable, Sendable {
-    case open, inProgress = "in_progress", blocked, deferred, closed, pinned, hooked
+    case open
+    case inProgress = "in_progress"
+    case blocked, deferred, closed, pinned, hooked
     /// A deleted bead: kept as a state so that sync never resurrects it.
     case tombstone
 

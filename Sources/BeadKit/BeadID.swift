@@ -32,8 +32,13 @@ public enum BeadID {
     /// True for names usable as ids: the prefix alphabet plus `-` and `.`, no ref-breaking
     /// characters.
     public static func isValid(_ id: String) -> Bool {
-        guard !id.isEmpty, id.count <= 128, !id.hasPrefix("."), !id.hasSuffix("."), !id.contains("..") else { return false }
-        return id.unicodeScalars.allSatisfy { ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || $0 == "-" || $0 == "." || $0 == "_" }
+        guard !id.isEmpty, id.count <= 128, !id.hasPrefix("."), !id.hasSuffix("."), !id.contains("..") else {
+            return false
+        }
+        return id.unicodeScalars.allSatisfy {
+            ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || $0 == "-" || $0 == "."
+                || $0 == "_"
+        }
     }
 
     public static func isValidPrefix(_ prefix: String) -> Bool {

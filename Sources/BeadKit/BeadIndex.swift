@@ -86,7 +86,9 @@ public struct BeadIndex: Sendable {
     /// The number of beads the cache last saw, without validating it: good enough to
     /// choose an id length.
     static func storedCount(store: BeadStore) throws -> Int {
-        guard let file = fopen(path(store), "r") else { return try store.repository.references(withPrefix: BeadStore.refPrefix).count }
+        guard let file = fopen(path(store), "r") else {
+            return try store.repository.references(withPrefix: BeadStore.refPrefix).count
+        }
         defer { fclose(file) }
         var line: UnsafeMutablePointer<CChar>?
         var capacity = 0
@@ -138,7 +140,8 @@ public struct BeadIndex: Sendable {
         var text = "\(Self.header) \(beads.count)\n"
         for summary in beads.values {
             let fields: [String] = [
-                summary.id, summary.commit.hex, summary.status, String(summary.priority), summary.type, summary.assignee,
+                summary.id, summary.commit.hex, summary.status, String(summary.priority), summary.type,
+                summary.assignee,
                 summary.title, summary.labels.joined(separator: "\u{1F}"),
                 summary.dependencies.map { $0.type + ":" + $0.target }.joined(separator: "\u{1F}"),
                 summary.deferUntil, summary.createdAt, summary.updatedAt, summary.deleted ? "1" : "0", summary.json,
@@ -188,7 +191,8 @@ public struct BeadIndex: Sendable {
                     let colon = pair.firstIndex(of: ":")!
                     return (String(pair[..<colon]), String(pair[pair.index(after: colon)...]))
                 },
-            deferUntil: fields[9], createdAt: fields[10], updatedAt: fields[11], deleted: fields[12] == "1", json: fields[13])
+            deferUntil: fields[9], createdAt: fields[10], updatedAt: fields[11], deleted: fields[12] == "1",
+            json: fields[13])
     }
 
     private static func escape(_ text: String) -> String {

@@ -3,8 +3,12 @@ import GitKit
 /// The rules behind `git bead`'s verbs, shared by every caller (CLI, molecules, polecats).
 extension BeadStore {
     public static func parseStatus(_ text: String) throws -> BeadStatus {
-        guard let status = BeadStatus(rawValue: text.replacingHyphens()), BeadStatus.userSettable.contains(status) else {
-            throw GasworksError(.usage, "invalid status '\(text)' (expected \(BeadStatus.userSettable.map(\.rawValue).joined(separator: ", ")))")
+        guard let status = BeadStatus(rawValue: text.replacingHyphens()), BeadStatus.userSettable.contains(status)
+        else {
+            throw GasworksError(
+                .usage,
+                "invalid status '\(text)' (expected \(BeadStatus.userSettable.map(\.rawValue).joined(separator: ", ")))"
+            )
         }
         return status
     }
@@ -27,7 +31,9 @@ extension BeadStore {
     public static func parseDependencyType(_ text: String) throws -> DependencyType {
         guard let type = DependencyType(rawValue: text) else {
             throw GasworksError(
-                .usage, "invalid dependency type '\(text)' (expected \(DependencyType.allCases.map(\.rawValue).joined(separator: ", ")))")
+                .usage,
+                "invalid dependency type '\(text)' (expected \(DependencyType.allCases.map(\.rawValue).joined(separator: ", ")))"
+            )
         }
         return type
     }
@@ -41,7 +47,10 @@ extension BeadStore {
         return try update(id, op: "claim") { bead in
             if bead.status == .inProgress, bead.assignee == me { return }
             guard bead.status == .open else {
-                throw GasworksError(.refused, "cannot claim '\(id)': it is \(bead.status.rawValue)\(bead.assignee.map { " (assignee \($0))" } ?? "")")
+                throw GasworksError(
+                    .refused,
+                    "cannot claim '\(id)': it is \(bead.status.rawValue)\(bead.assignee.map { " (assignee \($0))" } ?? "")"
+                )
             }
             if let owner = bead.assignee, owner != me {
                 throw GasworksError(.refused, "cannot claim '\(id)': it is assigned to \(owner)")
@@ -91,14 +100,20 @@ extension BeadStore {
     /// Records that `id` depends on `target`; a blocking edge that would close a cycle is refused.
     @discardableResult
     public func addDependency(_ id: String, on target: String, type: DependencyType) throws -> StoredBead {
-        guard try repository.referenceTarget(Self.refName(target)) != nil else { throw GasworksError(.notFound, "no bead '\(target)'") }
-        if DependencyGraph.isStructural(type.rawValue), DependencyGraph(try index().beads.values).wouldCycle(from: id, to: target) {
-            throw GasworksError(.refused, "cannot add \(type.rawValue) dependency \(id) → \(target): it would create a cycle")
+        guard try repository.referenceTarget(Self.refName(target)) != nil else {
+            throw GasworksError(.notFound, "no bead '\(target)'")
+        }
+        if DependencyGraph.isStructural(type.rawValue),
+            DependencyGraph(try index().beads.values).wouldCycle(from: id, to: target)
+        {
+            throw GasworksError(
+                .refused, "cannot add \(type.rawValue) dependency \(id) → \(target): it would create a cycle")
         }
         let (stamp, me) = (now, actor)
         return try update(id, op: "dep-add") { bead in
             if bead.dependencies.contains(where: { $0.dependsOn == target && $0.type == type }) { return }
-            bead.dependencies.append(Dependency(issue: id, dependsOn: target, type: type, createdAt: stamp, createdBy: me))
+            bead.dependencies.append(
+                Dependency(issue: id, dependsOn: target, type: type, createdAt: stamp, createdBy: me))
         }
     }
 
@@ -108,7 +123,8 @@ extension BeadStore {
             let before = bead.dependencies.count
             bead.dependencies.removeAll { $0.dependsOn == target && (type == nil || $0.type == type) }
             if bead.dependencies.count == before {
-                throw GasworksError(.notFound, "'\(id)' has no \(type.map { $0.rawValue + " " } ?? "")dependency on '\(target)'")
+                throw GasworksError(
+                    .notFound, "'\(id)' has no \(type.map { $0.rawValue + " " } ?? "")dependency on '\(target)'")
             }
         }
     }
@@ -149,7 +165,9 @@ extension BeadStore {
 
     /// One bead's changes, newest first, from its commit chain.
     public func history(_ id: String) throws -> [Commit] {
-        guard let tip = try repository.referenceTarget(Self.refName(id)) else { throw GasworksError(.notFound, "no bead '\(id)'") }
+        guard let tip = try repository.referenceTarget(Self.refName(id)) else {
+            throw GasworksError(.notFound, "no bead '\(id)'")
+        }
         // Reverse post-order: every commit before its parents, whatever the dates say.
         var visited: Set<OID> = [tip]
         var stack: [(Commit, Int)] = [(try repository.commit(tip), 0)]

@@ -61,7 +61,8 @@ public final class BeadStore {
         do {
             let tree = try repository.commit(commit).tree
             guard let entry = try repository.treeEntry(tree, path: Self.fileName) else {
-                throw GasworksError(.badData, "corrupt bead '\(id)': commit \(commit.hex.prefix(12)) has no \(Self.fileName)")
+                throw GasworksError(
+                    .badData, "corrupt bead '\(id)': commit \(commit.hex.prefix(12)) has no \(Self.fileName)")
             }
             // The ref name is the bead's identity, even for a ref copied with plain git.
             var bead = try Self.decode(try repository.readBlobText(entry.id), id: id)
@@ -91,7 +92,9 @@ public final class BeadStore {
     public func resolve(_ given: String) throws -> String {
         guard BeadID.isValid(given) else { throw GasworksError(.usage, "invalid bead id '\(given)'") }
         if try repository.referenceTarget(Self.refName(given)) != nil { return given }
-        var candidates = try repository.references(withPrefix: Self.refName(given)).map { String($0.name.dropFirst(Self.refPrefix.count)) }
+        var candidates = try repository.references(withPrefix: Self.refName(given)).map {
+            String($0.name.dropFirst(Self.refPrefix.count))
+        }
         if candidates.isEmpty, !given.contains("-") {
             candidates = try repository.references(withPrefix: Self.refName(try prefix() + "-" + given)).map {
                 String($0.name.dropFirst(Self.refPrefix.count))
@@ -118,10 +121,12 @@ public final class BeadStore {
             var bead = draft
             bead.id = try newID(for: draft, parent: parent, nonce: nonce)
             stampCreation(&bead, parent: parent)
-            let commit = try commitState(bead, parents: [], message: Self.message(op: "create", bead: bead, lines: [], actor: actor))
+            let commit = try commitState(
+                bead, parents: [], message: Self.message(op: "create", bead: bead, lines: [], actor: actor))
             do {
                 try repository.withRetry(touching: [Self.refName(bead.id)]) {
-                    try repository.setReference(Self.refName(bead.id), to: commit, expecting: nil, message: "bead: create")
+                    try repository.setReference(
+                        Self.refName(bead.id), to: commit, expecting: nil, message: "bead: create")
                 }
                 return StoredBead(bead: bead, commit: commit)
             } catch let error as GitError where error.code == .exists {
@@ -152,7 +157,8 @@ public final class BeadStore {
             let commits = try repository.withObjectBatch { batch in
                 try beads.map { bead in
                     try commitState(
-                        bead, parents: [], message: Self.message(op: "create", bead: bead, lines: [], actor: actor), in: batch)
+                        bead, parents: [], message: Self.message(op: "create", bead: bead, lines: [], actor: actor),
+                        in: batch)
                 }
             }
             let references = zip(beads, commits).map { Reference(name: Self.refName($0.id), target: $1) }
@@ -172,7 +178,9 @@ public final class BeadStore {
     /// that leaves the bead as it was writes nothing. `change` throws to refuse.
     /// A deleted bead is refused unless `allowDeleted`.
     @discardableResult
-    public func update(_ id: String, op: String, allowDeleted: Bool = false, _ change: (inout Bead) throws -> Void) throws -> StoredBead {
+    public func update(_ id: String, op: String, allowDeleted: Bool = false, _ change: (inout Bead) throws -> Void)
+        throws -> StoredBead
+    {
         let ref = Self.refName(id)
         return try repository.updateReference(ref, message: "bead: \(op)") { tip -> (ReferenceChange, StoredBead) in
             guard let tip else { throw GasworksError(.notFound, "no bead '\(id)'") }
@@ -183,7 +191,8 @@ public final class BeadStore {
             if new == old { return (.keep, StoredBead(bead: old, commit: tip)) }
             new.fields["updated_at"] = .string(now)
             let lines = Self.describeChange(from: old, to: new)
-            let commit = try commitState(new, parents: [tip], message: Self.message(op: op, bead: new, lines: lines, actor: actor))
+            let commit = try commitState(
+                new, parents: [tip], message: Self.message(op: op, bead: new, lines: lines, actor: actor))
             return (.set(commit), StoredBead(bead: new, commit: commit))
         }
     }
@@ -204,9 +213,14 @@ public final class BeadStore {
         if bead.string("created_by") == nil { bead.fields["created_by"] = .string(actor) }
         if bead.string("updated_at") == nil { bead.fields["updated_at"] = .string(now) }
         if let parent, bead.parent == nil {
-            bead.dependencies.append(Dependency(issue: bead.id, dependsOn: parent, type: .parentChild, createdAt: now, createdBy: actor))
+            bead.dependencies.append(
+                Dependency(issue: bead.id, dependsOn: parent, type: .parentChild, createdAt: now, createdBy: actor))
         }
-        bead.dependencies = bead.dependencies.map { var d = $0; d.issue = bead.id; return d }
+        bead.dependencies = bead.dependencies.map {
+            var d = $0
+            d.issue = bead.id
+            return d
+        }
     }
 
     private func newID(for draft: Bead, parent: String?, nonce: Int, reserved: Set<String> = []) throws -> String {
@@ -220,7 +234,8 @@ public final class BeadStore {
         }
         let count = (try? BeadIndex.storedCount(store: self)) ?? 0
         let seed = "\(draft.title)\n\(draft.description ?? "")\n\(actor)\n\(now)"
-        return BeadID.make(prefix: try prefix(), seed: seed, nonce: nonce, length: BeadID.hashLength(forCount: count + reserved.count))
+        return BeadID.make(
+            prefix: try prefix(), seed: seed, nonce: nonce, length: BeadID.hashLength(forCount: count + reserved.count))
     }
 
     /// Loose refs cost ~12 µs each to list; past a few hundred loose bead refs they are
@@ -242,7 +257,11 @@ public final class BeadStore {
         }
         var body = lines.isEmpty ? "" : "\n" + lines.joined(separator: "\n") + "\n"
         if op == "create" {
-            body = "\n" + bead.fields.keys.sorted().filter { $0 != "id" }.map { "\($0): \(oneLine(bead.fields[$0]!.compactText(), limit: 72))" }.joined(separator: "\n") + "\n"
+            body =
+                "\n"
+                + bead.fields.keys.sorted().filter { $0 != "id" }.map {
+                    "\($0): \(oneLine(bead.fields[$0]!.compactText(), limit: 72))"
+                }.joined(separator: "\n") + "\n"
         }
         return subject + "\n" + body + "\nGt-Op: \(op)\nGt-Actor: \(actor)\nGt-Bead: \(bead.id)\n"
     }

@@ -31,7 +31,9 @@ public enum Drafts {
                 try finish()
                 current = (String(line.dropFirst(3)).trimmed, [("description", [])])
             } else if line.hasPrefix("### ") {
-                guard current != nil else { throw GasworksError(.badData, "\(source):\(lineNumber): section before any '## Title'") }
+                guard current != nil else {
+                    throw GasworksError(.badData, "\(source):\(lineNumber): section before any '## Title'")
+                }
                 current!.sections.append((String(line.dropFirst(4)).trimmed.lowercased(), []))
             } else if current != nil {
                 current!.sections[current!.sections.count - 1].1.append(String(line))
@@ -93,7 +95,8 @@ public enum Drafts {
     static func draft(fromObject object: [String: JSONValue], source: String) throws -> Draft {
         var fields = object
         if fields["id"] != nil {
-            throw GasworksError(.badData, "\(source): \"id\" is chosen by create; use 'git bead import' to keep given ids")
+            throw GasworksError(
+                .badData, "\(source): \"id\" is chosen by create; use 'git bead import' to keep given ids")
         }
         let parent = fields.removeValue(forKey: "parent")?.stringValue
         var bead = Bead(fields: fields)
@@ -120,12 +123,15 @@ public enum Drafts {
         for (offset, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
         where !line.allSatisfy(\.isWhitespace) {
             if line.first == "{" {
-                guard let object = (try? JSONValue.parse(line))?.objectValue, object["title"]?.stringValue?.isEmpty == false else {
+                guard let object = (try? JSONValue.parse(line))?.objectValue,
+                    object["title"]?.stringValue?.isEmpty == false
+                else {
                     throw GasworksError(.badData, "stdin:\(offset + 1): malformed JSON or missing \"title\"")
                 }
                 drafts.append(try draft(fromObject: object, source: "stdin:\(offset + 1)"))
             } else {
-                drafts.append(Draft(bead: Bead(fields: ["title": .string(String(line).trimmed)]), parent: nil, dependencies: []))
+                drafts.append(
+                    Draft(bead: Bead(fields: ["title": .string(String(line).trimmed)]), parent: nil, dependencies: []))
             }
         }
         return drafts
@@ -135,7 +141,9 @@ public enum Drafts {
     public static func parseDependencies(_ text: String) throws -> [(DependencyType, String)] {
         try splitList(text).map { item in
             guard let colon = item.firstIndex(of: ":") else { return (.blocks, item) }
-            return (try BeadStore.parseDependencyType(String(item[..<colon])), String(item[item.index(after: colon)...]))
+            return (
+                try BeadStore.parseDependencyType(String(item[..<colon])), String(item[item.index(after: colon)...])
+            )
         }
     }
 

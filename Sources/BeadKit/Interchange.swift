@@ -12,7 +12,9 @@ public struct ImportReport: Sendable, Equatable {
 extension BeadStore {
     /// Parses JSONL text. A malformed line is an error naming its line number, unless
     /// `skipBad`, which reports it in `skipped` and goes on.
-    public static func parseJSONL(_ text: String, source: String, skipBad: Bool) throws -> (beads: [Bead], skipped: [String]) {
+    public static func parseJSONL(_ text: String, source: String, skipBad: Bool) throws -> (
+        beads: [Bead], skipped: [String]
+    ) {
         var beads: [Bead] = []
         var skipped: [String] = []
         var seen: [String: Int] = [:]

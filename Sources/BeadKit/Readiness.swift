@@ -25,7 +25,8 @@ public struct Readiness {
 
     /// The same rules as `reasons(for:)`, answered without building any text.
     public func isReady(_ summary: BeadSummary) -> Bool {
-        guard !summary.deleted, summary.status == BeadStatus.open.rawValue, !IssueTypes.internalTypes.contains(summary.type)
+        guard !summary.deleted, summary.status == BeadStatus.open.rawValue,
+            !IssueTypes.internalTypes.contains(summary.type)
         else { return false }
         if !summary.deferUntil.isEmpty, let until = ISO8601.parse(summary.deferUntil), until > now { return false }
         return reasons(for: summary).isEmpty
@@ -54,12 +55,16 @@ public struct Readiness {
         if !summary.deferUntil.isEmpty, let until = ISO8601.parse(summary.deferUntil), until > now {
             reasons.append("deferred until \(summary.deferUntil)")
         }
-        for blocker in openBlockers(of: summary) { reasons.append("blocked by \(blocker) (\(beads[blocker]?.status ?? "?"))") }
+        for blocker in openBlockers(of: summary) {
+            reasons.append("blocked by \(blocker) (\(beads[blocker]?.status ?? "?"))")
+        }
         var seen: Set<String> = [summary.id]
         var ancestor = summary.parent
         while let id = ancestor, !seen.contains(id), let parent = beads[id] {
             seen.insert(id)
-            if !openBlockers(of: parent).isEmpty || [BeadStatus.blocked.rawValue, BeadStatus.deferred.rawValue].contains(parent.status) {
+            if !openBlockers(of: parent).isEmpty
+                || [BeadStatus.blocked.rawValue, BeadStatus.deferred.rawValue].contains(parent.status)
+            {
                 reasons.append("parent \(id) is blocked")
                 break
             }
@@ -78,7 +83,9 @@ public struct Readiness {
                     open.append(dependency.target)
                 }
             } else if dependency.type == DependencyType.waitsFor.rawValue {
-                let waiting = (children[dependency.target] ?? []).filter { beads[$0]?.status != BeadStatus.closed.rawValue }
+                let waiting = (children[dependency.target] ?? []).filter {
+                    beads[$0]?.status != BeadStatus.closed.rawValue
+                }
                 if !waiting.isEmpty { open.append(dependency.target) }
             }
         }

@@ -72,7 +72,9 @@ extension Repository {
     }
 
     /// Writes the notes commit that applies `edits` on top of `tip`; nil when nothing changes.
-    private func notesCommit(applying edits: [NoteEdit], onto tip: OID?, message: String, signature: Signature) throws -> OID? {
+    private func notesCommit(applying edits: [NoteEdit], onto tip: OID?, message: String, signature: Signature) throws
+        -> OID?
+    {
         let baseTree = try tip.map { try commit($0).tree }
         let tree = try notesTree(applying: edits, to: baseTree)
         if tree == baseTree { return nil }
@@ -101,7 +103,8 @@ extension Repository {
                                 if let existing { try sub.insert(TreeEntry(name: rest, id: existing, kind: .blob)) }
                                 continue
                             }
-                            let joined = old.isEmpty || old.hasSuffix("\n") ? old + line + "\n" : old + "\n" + line + "\n"
+                            let joined =
+                                old.isEmpty || old.hasSuffix("\n") ? old + line + "\n" : old + "\n" + line + "\n"
                             try sub.insert(TreeEntry(name: rest, id: try writeBlob(joined), kind: .blob))
                         case .remove:
                             try sub.remove(rest)

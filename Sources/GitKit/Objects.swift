@@ -53,9 +53,10 @@ extension Repository {
     @discardableResult
     public func writeBlob(_ bytes: some Collection<UInt8>) throws -> OID {
         var oid = git_oid()
-        let rc = bytes.withContiguousStorageIfAvailable { buffer in
-            git_blob_create_from_buffer(&oid, pointer, buffer.baseAddress, buffer.count)
-        } ?? Array(bytes).withUnsafeBytes { git_blob_create_from_buffer(&oid, pointer, $0.baseAddress, $0.count) }
+        let rc =
+            bytes.withContiguousStorageIfAvailable { buffer in
+                git_blob_create_from_buffer(&oid, pointer, buffer.baseAddress, buffer.count)
+            } ?? Array(bytes).withUnsafeBytes { git_blob_create_from_buffer(&oid, pointer, $0.baseAddress, $0.count) }
         try check(rc, "git_blob_create_from_buffer")
         return recordWrite(OID(oid))
     }
@@ -149,7 +150,9 @@ public final class TreeBuilder {
 
     public func insert(_ entry: TreeEntry) throws {
         var raw = entry.id.raw
-        try check(git_treebuilder_insert(nil, pointer, entry.name, &raw, entry.filemode), "git_treebuilder_insert(\(entry.name))")
+        try check(
+            git_treebuilder_insert(nil, pointer, entry.name, &raw, entry.filemode),
+            "git_treebuilder_insert(\(entry.name))")
     }
 
     /// Removes `name`; removing a name that is not there is not an error.
@@ -181,7 +184,7 @@ extension Repository {
     ) throws -> OID {
         try withObject(tree, GIT_OBJECT_TREE, "git_tree_lookup") { treePointer in
             var parentPointers: [OpaquePointer?] = []
-            defer { parentPointers.forEach { git_commit_free($0) } }
+            defer { for parent in parentPointers { git_commit_free(parent) } }
             for parent in parents {
                 var raw = parent.raw
                 var commit: OpaquePointer?

@@ -19,7 +19,9 @@ extension Repository {
             var valid: Int32 = 0
             try check(git_reference_name_is_valid(&valid, reference.name), "git_reference_name_is_valid")
             guard valid == 1, reference.name.hasPrefix("refs/") else {
-                throw GitError(code: .other(GIT_EINVALIDSPEC.rawValue), message: "invalid reference name '\(reference.name)'", function: "createReferencesPacked")
+                throw GitError(
+                    code: .other(GIT_EINVALIDSPEC.rawValue), message: "invalid reference name '\(reference.name)'",
+                    function: "createReferencesPacked")
             }
         }
         var held: [String] = []
@@ -28,7 +30,8 @@ extension Repository {
             let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
             guard fd >= 0 else {
                 if errno == ENOENT { return }  // no directory yet: no loose ref can be there either
-                throw GitError(code: .locked, message: "'\(path)' is locked by another writer", function: "createReferencesPacked")
+                throw GitError(
+                    code: .locked, message: "'\(path)' is locked by another writer", function: "createReferencesPacked")
             }
             close(fd)
             held.append(path)
@@ -44,10 +47,14 @@ extension Repository {
             if !seen.insert(reference.name).inserted || existing.entries[reference.name] != nil
                 || stat(common + reference.name, &info) == 0
             {
-                throw GitError(code: .exists, message: "reference '\(reference.name)' already exists", function: "createReferencesPacked")
+                throw GitError(
+                    code: .exists, message: "reference '\(reference.name)' already exists",
+                    function: "createReferencesPacked")
             }
         }
-        for reference in references { existing.entries[reference.name] = reference.target.hex + " " + reference.name + "\n" }
+        for reference in references {
+            existing.entries[reference.name] = reference.target.hex + " " + reference.name + "\n"
+        }
         let lockPath = packedPath + ".lock"
         guard let file = fopen(lockPath, "w") else {
             throw GitError(code: .other(-1), message: "cannot write '\(lockPath)'", function: "createReferencesPacked")
@@ -57,7 +64,8 @@ extension Repository {
         let flushed = fflush(file) == 0 && fsync(fileno(file)) == 0
         fclose(file)
         guard written == bytes.count, flushed, rename(lockPath, packedPath) == 0 else {
-            throw GitError(code: .other(-1), message: "cannot write '\(packedPath)'", function: "createReferencesPacked")
+            throw GitError(
+                code: .other(-1), message: "cannot write '\(packedPath)'", function: "createReferencesPacked")
         }
         held.removeFirst()  // the packed-refs lock became packed-refs itself
     }
@@ -82,7 +90,10 @@ struct PackedRefs {
         while getline(&line, &capacity, file) > 0 {
             let text = String(cString: line!)
             if first, text.hasPrefix("# pack-refs with:") {
-                result.traits = Set(text.dropFirst("# pack-refs with:".count).split(separator: " ").map { String($0).trimmingCharacters() })
+                result.traits = Set(
+                    text.dropFirst("# pack-refs with:".count).split(separator: " ").map {
+                        String($0).trimmingCharacters()
+                    })
             } else if text.hasPrefix("^"), let last {
                 result.entries[last, default: ""] += text
             } else if let space = text.firstIndex(of: " ") {
@@ -100,7 +111,9 @@ struct PackedRefs {
     func render() -> String {
         var traits = self.traits.filter { !$0.isEmpty }
         traits.insert("sorted")
-        let header = "# pack-refs with: " + ["peeled", "fully-peeled", "sorted"].filter(traits.contains).joined(separator: " ") + " \n"
+        let header =
+            "# pack-refs with: " + ["peeled", "fully-peeled", "sorted"].filter(traits.contains).joined(separator: " ")
+            + " \n"
         let names = entries.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         return header + names.map { entries[$0]! }.joined()
     }

@@ -125,7 +125,9 @@ extension Repository {
 extension Repository {
     /// Runs `attempt` under `policy`, clearing stale lock files of the `touching` refs
     /// when a lock is met. Use it around `updateReferences` transactions.
-    public func withRetry<T>(touching names: [String], policy: RetryPolicy = .standard, _ attempt: () throws -> T) throws -> T {
+    public func withRetry<T>(touching names: [String], policy: RetryPolicy = .standard, _ attempt: () throws -> T)
+        throws -> T
+    {
         try policy.run(onLocked: { clearStaleLocks(of: names, olderThan: policy.staleLockSeconds) }, attempt)
     }
 

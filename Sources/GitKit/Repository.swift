@@ -23,7 +23,9 @@ public final class Repository {
     public static func open(_ path: String) throws -> Repository {
         Libgit2.ready
         var out: OpaquePointer?
-        try check(git_repository_open_ext(&out, path, UInt32(GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue), nil), "git_repository_open_ext")
+        try check(
+            git_repository_open_ext(&out, path, UInt32(GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue), nil),
+            "git_repository_open_ext")
         return Repository(pointer: out!)
     }
 
@@ -38,10 +40,13 @@ public final class Repository {
 
     /// Creates a new repository (`git init`), bare or with a working tree, on branch `main`.
     @discardableResult
-    public static func create(at path: String, bare: Bool = false, initialBranch: String = "main") throws -> Repository {
+    public static func create(at path: String, bare: Bool = false, initialBranch: String = "main") throws -> Repository
+    {
         Libgit2.ready
         var options = git_repository_init_options()
-        try check(git_repository_init_options_init(&options, UInt32(GIT_REPOSITORY_INIT_OPTIONS_VERSION)), "git_repository_init_options_init")
+        try check(
+            git_repository_init_options_init(&options, UInt32(GIT_REPOSITORY_INIT_OPTIONS_VERSION)),
+            "git_repository_init_options_init")
         options.flags = GIT_REPOSITORY_INIT_MKPATH.rawValue | (bare ? GIT_REPOSITORY_INIT_BARE.rawValue : 0)
         var out: OpaquePointer?
         try initialBranch.withCString { branch in

@@ -36,7 +36,8 @@ extension Repository {
                 let code: GitError.Code = update.expected == nil ? .exists : .modified
                 throw GitError(
                     code: code,
-                    message: "reference '\(update.name)' is \(current?.hex ?? "absent"), expected \(update.expected?.hex ?? "absent")",
+                    message:
+                        "reference '\(update.name)' is \(current?.hex ?? "absent"), expected \(update.expected?.hex ?? "absent")",
                     function: "updateReferences")
             }
         }

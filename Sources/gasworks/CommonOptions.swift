@@ -20,7 +20,8 @@ struct CommonOptions: ParsableArguments {
         do {
             return try Repository.discover(from: directory ?? ".")
         } catch let error as GitError where error.code == .notFound {
-            throw GasworksError(.repository, "not a git repository (or any of the parent directories): \(directory ?? ".")")
+            throw GasworksError(
+                .repository, "not a git repository (or any of the parent directories): \(directory ?? ".")")
         }
     }
 

@@ -39,7 +39,9 @@ do {
     switch command {
     case "cas-increment":
         // cas-increment <repo> <ref> <count>: count read-increment-write cycles, retrying on conflict.
-        guard arguments.count == 4, let count = Int(arguments[3]) else { fail("usage: cas-increment <repo> <ref> <count>") }
+        guard arguments.count == 4, let count = Int(arguments[3]) else {
+            fail("usage: cas-increment <repo> <ref> <count>")
+        }
         let repository = try Repository.open(arguments[1])
         for _ in 0..<count {
             try repository.updateReference(arguments[2], message: "increment") { tip in
@@ -63,13 +65,17 @@ do {
             try repository.updateReferences(
                 [
                     ReferenceUpdate(name: pairName, expected: pairTip, target: next),
-                    ReferenceUpdate(name: "refs/gt/pair/last", expected: try repository.referenceTarget("refs/gt/pair/last"), target: next),
+                    ReferenceUpdate(
+                        name: "refs/gt/pair/last", expected: try repository.referenceTarget("refs/gt/pair/last"),
+                        target: next),
                 ], message: "churn pair")
             try repository.appendNoteLine("{\"round\":\(round)}", on: next, notesRef: "refs/notes/gt/churn")
         }
     case "notes-batch":
         // notes-batch <repo> <notes-ref> <object-list-file>: one note per listed object, one commit.
-        guard arguments.count == 4, let list = fopen(arguments[3], "r") else { fail("usage: notes-batch <repo> <ref> <file>") }
+        guard arguments.count == 4, let list = fopen(arguments[3], "r") else {
+            fail("usage: notes-batch <repo> <ref> <file>")
+        }
         defer { fclose(list) }
         var edits: [NoteEdit] = []
         var line: UnsafeMutablePointer<CChar>?

@@ -5,7 +5,9 @@ import Testing
 @Suite struct BeadCommandTests {
     @Test func createShowAndTheAuditLogIsPlainGit() throws {
         let rig = try TemporaryRig()
-        let id = try rig.bead("create", "Design the ledger", "-p", "1", "-t", "feature", "-l", "core,design", "-d", "Line one\nline two", "-q")
+        let id = try rig.bead(
+            "create", "Design the ledger", "-p", "1", "-t", "feature", "-l", "core,design", "-d", "Line one\nline two",
+            "-q")
         #expect(id.hasPrefix("gw-") && id.count == 6)
         // Pinned committer date: the bead's times and commit id are reproducible.
         let json = try rig.bead("show", id, "--json")
@@ -21,8 +23,12 @@ import Testing
         #expect(log.contains("close \(id): close_reason, closed_at, status"))
         #expect(log.contains("-  \"status\": \"in_progress\",\n+  \"status\": \"closed\","))
         #expect(log.contains("claim \(id): assignee, status"))
-        let trailers = try rig.repository.gitOutput("log", "--format=%(trailers:key=Gt-Op,valueonly)%(trailers:key=Gt-Actor,valueonly)", "refs/gt/beads/\(id)")
-        #expect(trailers.split(separator: "\n").map(String.init) == ["close", "Test Committer", "claim", "alice", "create", "Test Committer"])
+        let trailers = try rig.repository.gitOutput(
+            "log", "--format=%(trailers:key=Gt-Op,valueonly)%(trailers:key=Gt-Actor,valueonly)", "refs/gt/beads/\(id)")
+        #expect(
+            trailers.split(separator: "\n").map(String.init) == [
+                "close", "Test Committer", "claim", "alice", "create", "Test Committer",
+            ])
         let history = try rig.bead("history", id)
         #expect(history.contains("alice  claim \(id): assignee, status"))
         #expect(history.contains("status: \"in_progress\" → \"closed\""))
@@ -47,10 +53,14 @@ import Testing
         #expect(try rig.bead("ready", "--explain", deferred).contains("deferred until 2099-01-01T00:00:00Z"))
         #expect(try rig.bead("ready", "--explain", gate).contains("type gate is internal"))
         #expect(try rig.bead("ready", "--explain", waiter).contains("blocked by \(epic)"))
-        #expect(try rig.bead("blocked", "-q").split(separator: "\n").map(String.init).sorted() == [blocked, epic, waiter].sorted())
+        #expect(
+            try rig.bead("blocked", "-q").split(separator: "\n").map(String.init).sorted()
+                == [blocked, epic, waiter].sorted())
 
         _ = try rig.bead("close", blocker)
-        #expect(try rig.bead("ready", "-q").split(separator: "\n").map(String.init) == [epic, blocked, child, free].sortedByPriorityOf(rig))
+        #expect(
+            try rig.bead("ready", "-q").split(separator: "\n").map(String.init)
+                == [epic, blocked, child, free].sortedByPriorityOf(rig))
         _ = try rig.bead("close", child)
         #expect(try rig.bead("ready", "--explain", waiter) == "\(waiter) is ready")
 
@@ -75,7 +85,8 @@ import Testing
         let rig = try TemporaryRig()
         let a = try rig.bead("create", "Alpha bug", "-t", "bug", "-p", "0", "-l", "ui", "-q")
         let b = try rig.bead("create", "Beta feature", "-t", "feature", "-p", "2", "-a", "dan", "-q")
-        let c = try rig.bead("create", "Gamma chore", "-t", "chore", "-p", "4", "-l", "ui,docs", "-d", "mentions zebra", "-q")
+        let c = try rig.bead(
+            "create", "Gamma chore", "-t", "chore", "-p", "4", "-l", "ui,docs", "-d", "mentions zebra", "-q")
         _ = try rig.bead("close", b)
         func ids(_ args: String...) throws -> [String] {
             try rig.git(["bead", "list", "-q"] + args).output.split(separator: "\n").map(String.init)
@@ -115,7 +126,9 @@ import Testing
         _ = try rig.bead("comment", a, "first note")
         _ = try rig.bead("comment", a, "--stdin", input: "second\nnote\n")
         let shown = try rig.bead("show", a)
-        #expect(shown.contains("labels: y") && shown.contains("[2] Test Committer at 2026-01-02T03:04:05Z:\n    second\n    note"))
+        #expect(
+            shown.contains("labels: y")
+                && shown.contains("[2] Test Committer at 2026-01-02T03:04:05Z:\n    second\n    note"))
 
         _ = try rig.bead("close", a)
         _ = try rig.bead("reopen", a)
@@ -123,7 +136,9 @@ import Testing
         _ = try rig.bead("delete", a, "-r", "duplicate")
         #expect(try !rig.bead("list", "--all", "-q").contains(a))
         let tombstone = try rig.bead("show", a, "--json")
-        #expect(tombstone.contains("\"deleted_at\"") && tombstone.contains("\"status\":\"tombstone\"") && tombstone.contains("\"original_type\":\"task\""))
+        #expect(
+            tombstone.contains("\"deleted_at\"") && tombstone.contains("\"status\":\"tombstone\"")
+                && tombstone.contains("\"original_type\":\"task\""))
         #expect(try rig.beadFailing("claim", a).status == 1)
     }
 
@@ -152,14 +167,18 @@ import Testing
         let created = try rig.bead("create", "-f", rig.root + "/plan.md", "-q").split(separator: "\n").map(String.init)
         #expect(created.count == 2)
         let first = try rig.bead("show", created[0], "--json")
-        #expect(first.contains("\"description\":\"It crashes on empty input.\"") && first.contains("\"acceptance_criteria\":\"Empty input is an error, not a crash.\""))
+        #expect(
+            first.contains("\"description\":\"It crashes on empty input.\"")
+                && first.contains("\"acceptance_criteria\":\"Empty input is an error, not a crash.\""))
         #expect(first.contains("\"labels\":[\"parser\",\"crash\"]") && first.contains("\"issue_type\":\"bug\""))
 
-        try #"[{"title":"From JSON","priority":0,"design":"d"}]"#.write(toFile: rig.root + "/b.json", atomically: true, encoding: .utf8)
+        try #"[{"title":"From JSON","priority":0,"design":"d"}]"#.write(
+            toFile: rig.root + "/b.json", atomically: true, encoding: .utf8)
         let fromJSON = try rig.bead("create", "-f", rig.root + "/b.json", "--parent", created[0], "-q")
         #expect(fromJSON == created[0] + ".1")
 
-        let many = try rig.bead("create", "--stdin", "-q", input: "one\ntwo\n{\"title\":\"three\",\"issue_type\":\"spike\"}\n")
+        let many = try rig.bead(
+            "create", "--stdin", "-q", input: "one\ntwo\n{\"title\":\"three\",\"issue_type\":\"spike\"}\n")
         #expect(many.split(separator: "\n").count == 3)
         #expect(try rig.bead("list", "-t", "spike", "-q").count > 0)
     }

@@ -3,10 +3,12 @@ import TestSupport
 import Testing
 
 /// Starts `count` shell workers at once in the rig and waits for all of them.
-func runWorkers(_ rig: TemporaryRig, count: Int, script: @escaping @Sendable (Int) -> String) throws -> [ProcessResult] {
+func runWorkers(_ rig: TemporaryRig, count: Int, script: @escaping @Sendable (Int) -> String) throws -> [ProcessResult]
+{
     let results = ResultBox(count: count)
     DispatchQueue.concurrentPerform(iterations: count) { worker in
-        let result = try? rig.git(["-c", "alias.sh=!sh -c", "sh", script(worker)], env: ["GT_ACTOR": "worker-\(worker)"])
+        let result = try? rig.git(
+            ["-c", "alias.sh=!sh -c", "sh", script(worker)], env: ["GT_ACTOR": "worker-\(worker)"])
         results.set(worker, result)
     }
     return try results.values.map { try #require($0) }
@@ -45,13 +47,16 @@ final class ResultBox: @unchecked Sendable {
         var claimed: [String] = []
         for worker in 0..<30 {
             let file = rig.root + "/claims-\(worker)"
-            if let text = try? String(contentsOfFile: file, encoding: .utf8) { claimed += text.split(separator: "\n").map(String.init) }
+            if let text = try? String(contentsOfFile: file, encoding: .utf8) {
+                claimed += text.split(separator: "\n").map(String.init)
+            }
         }
         #expect(claimed.count == 100)
         #expect(Set(claimed) == Set(ids))
         // The ledger agrees: one claim commit per bead, everything closed.
         for id in ids {
-            let ops = try rig.repository.gitOutput("log", "--format=%(trailers:key=Gt-Op,valueonly)", "refs/gt/beads/\(id)")
+            let ops = try rig.repository.gitOutput(
+                "log", "--format=%(trailers:key=Gt-Op,valueonly)", "refs/gt/beads/\(id)")
             #expect(ops.split(separator: "\n") == ["close", "claim", "create"])
         }
         #expect(try rig.bead("list", "-q").isEmpty)
@@ -105,7 +110,8 @@ final class ResultBox: @unchecked Sendable {
             // Every bead ref that exists names a complete bead of some bulk.
             let refs = try rig.repository.gitOutput("for-each-ref", "--format=%(refname)", "refs/gt/beads/")
                 .split(separator: "\n").map(String.init)
-            let batch = try rig.repository.git("cat-file", "--batch", input: refs.map { $0 + ":bead.json" }.joined(separator: "\n") + "\n")
+            let batch = try rig.repository.git(
+                "cat-file", "--batch", input: refs.map { $0 + ":bead.json" }.joined(separator: "\n") + "\n")
             #expect(!batch.stdout.contains("missing"))
             let titles = batch.stdout.split(separator: "\n").filter { $0.hasPrefix("  \"title\": ") }
                 .map { String($0.dropFirst(12).dropLast(2)) }

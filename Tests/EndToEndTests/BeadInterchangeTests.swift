@@ -27,14 +27,19 @@ func objectsByID(_ text: String) throws -> [String: NSDictionary] {
         #expect(input.count == 824 && output.count == 824)
         for (id, object) in input { #expect(output[id] == object, "\(id) differs after the round trip") }
         // Beads' key order is kept, so lines read like Beads' own.
-        #expect(exported.hasPrefix("{\"id\":\"bd-0088\",\"title\":\"Create npm package structure for bd-wasm\",\"description\":"))
+        #expect(
+            exported.hasPrefix(
+                "{\"id\":\"bd-0088\",\"title\":\"Create npm package structure for bd-wasm\",\"description\":"))
 
         // Importing the same file again changes nothing; a changed line is one new commit.
         #expect(try rig.bead("import", fixtureJSONL) == "imported 824 beads: 0 created, 0 updated, 824 unchanged")
         let changed = try String(contentsOfFile: fixtureJSONL, encoding: .utf8).replacingOccurrences(
             of: "\"title\":\"Create npm package structure for bd-wasm\"", with: "\"title\":\"Renamed\"")
-        #expect(try rig.bead("import", "-", input: changed) == "imported 824 beads: 0 created, 1 updated, 823 unchanged")
-        #expect(try rig.repository.gitOutput("log", "--format=%s", "refs/gt/beads/bd-0088") == "import bd-0088: title\ncreate bd-0088: Create npm package structure for bd-wasm")
+        #expect(
+            try rig.bead("import", "-", input: changed) == "imported 824 beads: 0 created, 1 updated, 823 unchanged")
+        #expect(
+            try rig.repository.gitOutput("log", "--format=%s", "refs/gt/beads/bd-0088")
+                == "import bd-0088: title\ncreate bd-0088: Create npm package structure for bd-wasm")
         // Tombstones from Beads stay deleted.
         #expect(try !rig.bead("list", "--all", "-q").contains("bd-83xx"))
         #expect(try rig.bead("ready", "-q").split(separator: "\n").count > 0)
@@ -59,7 +64,8 @@ func objectsByID(_ text: String) throws -> [String: NSDictionary] {
         #expect(try rig.bead("list", "--json") == before)
         // A ref deleted with plain git disappears; one created with plain git appears.
         _ = try rig.repository.gitOutput("update-ref", "refs/gt/beads/gw-copy", "refs/gt/beads/\(id)")
-        #expect(try rig.bead("list", "-q").split(separator: "\n").map(String.init).sorted() == ["gw-copy", id].sorted())
+        #expect(
+            try rig.bead("list", "-q").split(separator: "\n").map(String.init).sorted() == ["gw-copy", id].sorted())
         _ = try rig.repository.gitOutput("update-ref", "-d", "refs/gt/beads/\(id)")
         #expect(try rig.bead("list", "-q") == "gw-copy")
     }

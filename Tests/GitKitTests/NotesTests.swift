@@ -36,7 +36,9 @@ import Testing
 
         let fanout = String(code.hex.prefix(2))
         #expect(try repo.gitOutput("ls-tree", "--name-only", "refs/notes/gt/witness") == fanout)
-        #expect(try repo.gitOutput("notes", "--ref=refs/notes/gt/witness", "show", code.hex) == "{\"pass\":true}\n{\"pass\":false}")
+        #expect(
+            try repo.gitOutput("notes", "--ref=refs/notes/gt/witness", "show", code.hex)
+                == "{\"pass\":true}\n{\"pass\":false}")
         #expect(try opened.notes(notesRef: "refs/notes/gt/witness").map(\.annotated) == [code])
     }
 
@@ -49,7 +51,8 @@ import Testing
         // Twenty commits of 500 notes, half of them packed, half loose.
         for (index, start) in stride(from: 0, to: objects.count, by: 500).enumerated() {
             let edits = objects[start..<(start + 500)].map { NoteEdit.set($0, "{\"of\":\"\($0.hex)\"}\n") }
-            try opened.editNotes(notesRef: "refs/notes/gt/beads", edits, message: "batch \(index)", packed: index.isMultiple(of: 2))
+            try opened.editNotes(
+                notesRef: "refs/notes/gt/beads", edits, message: "batch \(index)", packed: index.isMultiple(of: 2))
         }
 
         for object in objects {
@@ -61,10 +64,11 @@ import Testing
         // git's own reading: `git notes list` pairs every object with the same blob, and
         // the blobs' text is what GitKit wrote.
         let gitList = try repo.gitOutput("notes", "--ref=refs/notes/gt/beads", "list")
-        let gitPairs = Dictionary(uniqueKeysWithValues: gitList.split(separator: "\n").map { line -> (String, String) in
-            let parts = line.split(separator: " ")
-            return (String(parts[1]), String(parts[0]))
-        })
+        let gitPairs = Dictionary(
+            uniqueKeysWithValues: gitList.split(separator: "\n").map { line -> (String, String) in
+                let parts = line.split(separator: " ")
+                return (String(parts[1]), String(parts[0]))
+            })
         #expect(gitPairs.count == 10_000)
         for note in listed { #expect(gitPairs[note.annotated.hex] == note.blob.hex) }
         let batch = try repo.git("cat-file", "--batch", input: listed.map(\.blob.hex).joined(separator: "\n") + "\n")

@@ -39,7 +39,8 @@ import Testing
         try opened.addConfigValue("remote.hub.fetch", "+refs/gt/*:refs/gt/*")
         #expect(try opened.config("gt.prefix") == "gw")
         #expect(try repo.gitOutput("config", "gt.prefix") == "gw")
-        #expect(try opened.configValues("remote.hub.fetch") == ["+refs/gt/*:refs/gt/*", "+refs/notes/gt/*:refs/notes/gt/*"])
+        #expect(
+            try opened.configValues("remote.hub.fetch") == ["+refs/gt/*:refs/gt/*", "+refs/notes/gt/*:refs/notes/gt/*"])
         _ = try repo.gitOutput("config", "gt.flag", "yes")
         #expect(try Repository.open(repo.path).configBool("gt.flag") == true)
     }
@@ -65,7 +66,9 @@ import Testing
         #expect(read.tree == tree && read.parents.isEmpty && read.message == "create gw-1\n")
         #expect(read.author == who)
         #expect(try repo.gitOutput("cat-file", "-p", commit.hex + ":bead.json") == "{\"id\":\"gw-1\"}")
-        #expect(try repo.gitOutput("log", "-1", "--format=%an %ae %ad", "--date=raw", commit.hex) == "Ann ann@example.com 1767225600 +0100")
+        #expect(
+            try repo.gitOutput("log", "-1", "--format=%an %ae %ad", "--date=raw", commit.hex)
+                == "Ann ann@example.com 1767225600 +0100")
         #expect(try repo.git("fsck", "--strict").status == 0)
     }
 

@@ -8,7 +8,8 @@ func makeCommit(_ repository: Repository, _ text: String, parent: OID? = nil) th
     let blob = try repository.writeBlob(text)
     let tree = try repository.writeTree([TreeEntry(name: "state.json", id: blob, kind: .blob)])
     return try repository.writeCommit(
-        tree: tree, parents: parent.map { [$0] } ?? [], message: text + "\n", author: try Signature.committer(in: repository))
+        tree: tree, parents: parent.map { [$0] } ?? [], message: text + "\n",
+        author: try Signature.committer(in: repository))
 }
 
 @Suite struct ReferenceTests {
@@ -51,18 +52,23 @@ func makeCommit(_ repository: Repository, _ text: String, parent: OID? = nil) th
         let repo = try TemporaryRepository()
         let opened = try Repository.open(repo.path)
         let commit = try makeCommit(opened, "x")
-        for name in ["refs/gt/beads/gw-a", "refs/gt/beads/gw-b", "refs/gt/beads/deep/gw-c", "refs/gt/mail/mayor", "refs/gt/beadsX"] {
+        for name in [
+            "refs/gt/beads/gw-a", "refs/gt/beads/gw-b", "refs/gt/beads/deep/gw-c", "refs/gt/mail/mayor",
+            "refs/gt/beadsX",
+        ] {
             try opened.setReference(name, to: commit, expecting: nil, message: "create")
         }
         _ = try repo.gitOutput("pack-refs", "--all")
         try opened.setReference("refs/gt/beads/gw-d", to: commit, expecting: nil, message: "loose after packing")
 
-        #expect(try opened.references(withPrefix: "refs/gt/beads/").map(\.name) == [
-            "refs/gt/beads/deep/gw-c", "refs/gt/beads/gw-a", "refs/gt/beads/gw-b", "refs/gt/beads/gw-d",
-        ])
-        #expect(try opened.references(matching: "refs/gt/beads/*").map(\.name) == [
-            "refs/gt/beads/gw-a", "refs/gt/beads/gw-b", "refs/gt/beads/gw-d",
-        ])
+        #expect(
+            try opened.references(withPrefix: "refs/gt/beads/").map(\.name) == [
+                "refs/gt/beads/deep/gw-c", "refs/gt/beads/gw-a", "refs/gt/beads/gw-b", "refs/gt/beads/gw-d",
+            ])
+        #expect(
+            try opened.references(matching: "refs/gt/beads/*").map(\.name) == [
+                "refs/gt/beads/gw-a", "refs/gt/beads/gw-b", "refs/gt/beads/gw-d",
+            ])
         #expect(try opened.references(withPrefix: "refs/gt/beads/").allSatisfy { $0.target == commit })
     }
 
@@ -113,7 +119,10 @@ func makeCommit(_ repository: Repository, _ text: String, parent: OID? = nil) th
         let next = try makeCommit(opened, "next")
         let error = #expect(throws: GitError.self) {
             try opened.updateReferences(
-                [ReferenceUpdate(name: "refs/gt/a", expected: a0, target: next), ReferenceUpdate(name: "refs/gt/b", expected: a0, target: next)],
+                [
+                    ReferenceUpdate(name: "refs/gt/a", expected: a0, target: next),
+                    ReferenceUpdate(name: "refs/gt/b", expected: a0, target: next),
+                ],
                 message: "both")
         }
         #expect(error?.code == .locked)
@@ -187,7 +196,10 @@ func makeCommit(_ repository: Repository, _ text: String, parent: OID? = nil) th
         let refs = (0..<500).map { Reference(name: "refs/gt/beads/gw-\($0)", target: commit) }
         try opened.createReferencesPacked(refs)
 
-        #expect(try repo.gitOutput("for-each-ref", "--count=1000", "--format=%(refname)", "refs/gt/beads/").split(separator: "\n").count == 500)
+        #expect(
+            try repo.gitOutput("for-each-ref", "--count=1000", "--format=%(refname)", "refs/gt/beads/").split(
+                separator: "\n"
+            ).count == 500)
         #expect(try opened.references(withPrefix: "refs/gt/beads/").count == 500)
         // Existing packed refs and the tag's peeled line survive.
         #expect(try repo.gitOutput("rev-parse", "v1^{commit}") == (try repo.gitOutput("rev-parse", "main")))
@@ -212,7 +224,8 @@ func makeCommit(_ repository: Repository, _ text: String, parent: OID? = nil) th
         let repo = try TemporaryRepository()
         let opened = try Repository.open(repo.path)
         let commit = try makeCommit(opened, "bead")
-        try FileManager.default.createDirectory(atPath: repo.path + "/.git/refs/gt/beads", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: repo.path + "/.git/refs/gt/beads", withIntermediateDirectories: true)
         let lock = repo.path + "/.git/refs/gt/beads/gw-3.lock"
         #expect(FileManager.default.createFile(atPath: lock, contents: Data()))
         let refs = (0..<10).map { Reference(name: "refs/gt/beads/gw-\($0)", target: commit) }

@@ -76,7 +76,8 @@ public final class TemporaryRepository: @unchecked Sendable {
     public let environment: [String: String]
 
     /// `reuse` takes over another instance's directory (which then no longer removes it).
-    public init(bare: Bool = false, extraEnvironment: [String: String] = [:], reuse: TemporaryRepository? = nil) throws {
+    public init(bare: Bool = false, extraEnvironment: [String: String] = [:], reuse: TemporaryRepository? = nil) throws
+    {
         if let reuse {
             root = reuse.root
             reuse.owned = false
@@ -89,7 +90,8 @@ public final class TemporaryRepository: @unchecked Sendable {
         path = root + "/repo"
         environment = pinnedEnvironment(home: root, extra: extraEnvironment)
         if reuse == nil {
-            let result = try run("git", ["init", "-q", "-b", "main"] + (bare ? ["--bare"] : []) + [path], environment: environment)
+            let result = try run(
+                "git", ["init", "-q", "-b", "main"] + (bare ? ["--bare"] : []) + [path], environment: environment)
             precondition(result.status == 0, result.stderr)
         }
     }
@@ -134,7 +136,8 @@ public func builtProduct(_ name: String) -> String {
     {
         return directory + "/" + name
     }
-    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    let executable =
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
     // macOS-style bundles nest the binary deeper; walk up until the product is found.
     for _ in 0..<4 {
@@ -158,7 +161,8 @@ public final class TemporaryRig: @unchecked Sendable {
         let bin = probe.root + "/bin"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         for tool in tools {
-            try FileManager.default.createSymbolicLink(atPath: bin + "/git-" + tool, withDestinationPath: builtProduct("gasworks"))
+            try FileManager.default.createSymbolicLink(
+                atPath: bin + "/git-" + tool, withDestinationPath: builtProduct("gasworks"))
         }
         let path = bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
         repository = try TemporaryRepository(extraEnvironment: ["PATH": path], reuse: probe)
@@ -168,8 +172,12 @@ public final class TemporaryRig: @unchecked Sendable {
 
     /// Runs `git <arguments>` in the rig with extra environment.
     @discardableResult
-    public func git(_ arguments: [String], env: [String: String] = [:], input: String? = nil, in directory: String? = nil) throws -> ProcessResult {
-        try run("git", arguments, in: directory ?? path, environment: repository.environment.merging(env) { $1 }, input: input)
+    public func git(
+        _ arguments: [String], env: [String: String] = [:], input: String? = nil, in directory: String? = nil
+    ) throws -> ProcessResult {
+        try run(
+            "git", arguments, in: directory ?? path, environment: repository.environment.merging(env) { $1 },
+            input: input)
     }
 
     /// Runs `git bead …` and returns stdout, failing when it exits non-zero.
@@ -182,7 +190,9 @@ public final class TemporaryRig: @unchecked Sendable {
     }
 
     /// Runs `git bead …` expecting failure; returns the result for checks on status and stderr.
-    public func beadFailing(_ arguments: String..., env: [String: String] = [:], input: String? = nil) throws -> ProcessResult {
+    public func beadFailing(_ arguments: String..., env: [String: String] = [:], input: String? = nil) throws
+        -> ProcessResult
+    {
         try git(["bead"] + arguments, env: env, input: input)
     }
 

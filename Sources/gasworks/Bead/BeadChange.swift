@@ -8,7 +8,8 @@ struct BeadUpdate: ParsableCommand {
     @OptionGroup var common: CommonOptions
     @Argument(help: "Bead id or unique prefix.") var id: String
     @Option(name: .long, help: "New title.") var title: String?
-    @Option(name: [.short, .long], help: "New status (open, in_progress, blocked, deferred, closed, pinned, hooked).") var status: String?
+    @Option(name: [.short, .long], help: "New status (open, in_progress, blocked, deferred, closed, pinned, hooked).")
+    var status: String?
     @OptionGroup var fields: BeadFieldOptions
     @Option(name: .long, help: "Labels to add (comma-separated).") var addLabel: String?
     @Option(name: .long, help: "Labels to remove (comma-separated).") var removeLabel: String?
@@ -99,7 +100,9 @@ struct BeadLabel: ParsableCommand {
     @Argument(help: "Labels.") var labels: [String]
 
     func validate() throws {
-        guard ["add", "rm", "remove"].contains(action) else { throw ValidationError("expected 'add' or 'rm', not '\(action)'") }
+        guard ["add", "rm", "remove"].contains(action) else {
+            throw ValidationError("expected 'add' or 'rm', not '\(action)'")
+        }
         if labels.isEmpty { throw ValidationError("give at least one label") }
     }
 
@@ -107,7 +110,8 @@ struct BeadLabel: ParsableCommand {
         try reportingErrors {
             let store = try common.openStore()
             let resolved = try store.resolve(id)
-            let stored = action == "add"
+            let stored =
+                action == "add"
                 ? try store.setLabels(resolved, add: labels, remove: [])
                 : try store.setLabels(resolved, add: [], remove: labels)
             BeadOutput.emitChange(stored, verb: "labelled", common)
@@ -167,7 +171,11 @@ struct BeadDepAdd: ParsableCommand {
     @OptionGroup var common: CommonOptions
     @Argument(help: "The dependent bead.") var id: String
     @Argument(help: "The bead it depends on.") var target: String
-    @Option(name: [.customShort("t"), .long], help: "blocks (default), parent-child, conditional-blocks, waits-for, related, discovered-from, duplicates, supersedes, replies-to.")
+    @Option(
+        name: [.customShort("t"), .long],
+        help:
+            "blocks (default), parent-child, conditional-blocks, waits-for, related, discovered-from, duplicates, supersedes, replies-to."
+    )
     var type: String = "blocks"
 
     func run() throws {
@@ -210,7 +218,10 @@ struct BeadDepTree: ParsableCommand {
             let store = try common.openStore()
             let beads = try store.index().beads
             func node(_ id: String, _ type: String?, _ level: Int, _ path: Set<String>) -> JSONValue {
-                var object: [String: JSONValue] = ["id": .string(id), "status": .string(beads[id]?.status ?? "missing"), "title": .string(beads[id]?.title ?? "")]
+                var object: [String: JSONValue] = [
+                    "id": .string(id), "status": .string(beads[id]?.status ?? "missing"),
+                    "title": .string(beads[id]?.title ?? ""),
+                ]
                 if let type { object["type"] = .string(type) }
                 if path.contains(id) {
                     object["cycle"] = .bool(true)
@@ -229,7 +240,8 @@ struct BeadDepTree: ParsableCommand {
             func render(_ value: JSONValue, _ indent: String) {
                 let type = value["type"]?.stringValue.map { "[\($0)] " } ?? ""
                 let cycle = value["cycle"] != nil ? " (cycle)" : ""
-                out += "\(indent)\(type)\(value["id"]!.stringValue!) (\(value["status"]!.stringValue!)) \(value["title"]!.stringValue!)\(cycle)\n"
+                out +=
+                    "\(indent)\(type)\(value["id"]!.stringValue!) (\(value["status"]!.stringValue!)) \(value["title"]!.stringValue!)\(cycle)\n"
                 for child in value["depends_on"]?.arrayValue ?? [] { render(child, indent + "  ") }
             }
             render(tree, "")
@@ -276,14 +288,18 @@ struct BeadImport: ParsableCommand {
             report.skipped = skipped
             for line in skipped { Console.error("warning: \(file):\(line); skipped\n") }
             if common.json {
-                Console.out(JSONValue.object([
-                    "created": .int(Int64(report.created.count)), "updated": .int(Int64(report.updated.count)),
-                    "unchanged": .int(Int64(report.unchanged.count)), "skipped": .array(skipped.map(JSONValue.string)),
-                ]).compactText() + "\n")
+                Console.out(
+                    JSONValue.object([
+                        "created": .int(Int64(report.created.count)), "updated": .int(Int64(report.updated.count)),
+                        "unchanged": .int(Int64(report.unchanged.count)),
+                        "skipped": .array(skipped.map(JSONValue.string)),
+                    ]).compactText() + "\n")
             } else if common.quiet {
                 Console.out((report.created + report.updated).map { $0 + "\n" }.joined())
             } else {
-                Console.out("imported \(beads.count) beads: \(report.created.count) created, \(report.updated.count) updated, \(report.unchanged.count) unchanged\(skipped.isEmpty ? "" : ", \(skipped.count) lines skipped")\n")
+                Console.out(
+                    "imported \(beads.count) beads: \(report.created.count) created, \(report.updated.count) updated, \(report.unchanged.count) unchanged\(skipped.isEmpty ? "" : ", \(skipped.count) lines skipped")\n"
+                )
             }
         }
     }

@@ -1,6 +1,6 @@
 import ArgumentParser
-import GitKit
 import BeadKit
+import GitKit
 
 /// Field options shared by `create` and `update`.
 struct BeadFieldOptions: ParsableArguments {
@@ -8,7 +8,8 @@ struct BeadFieldOptions: ParsableArguments {
     @Option(name: .long, help: "Design notes.") var design: String?
     @Option(name: .long, help: "Acceptance criteria.") var acceptance: String?
     @Option(name: .long, help: "Free-form notes.") var notes: String?
-    @Option(name: [.customShort("t"), .long], help: "Issue type (bug, feature, task, epic, chore, …).") var type: String?
+    @Option(name: [.customShort("t"), .long], help: "Issue type (bug, feature, task, epic, chore, …).") var type:
+        String?
     @Option(name: [.short, .long], help: "Priority 0 (highest) to 4, or P0-P4.") var priority: String?
     @Option(name: [.short, .long], help: "Assignee.") var assignee: String?
     @Option(name: .long, help: "External reference (for example gh-123).") var externalRef: String?
@@ -29,7 +30,8 @@ struct BeadFieldOptions: ParsableArguments {
         for (key, value) in [("defer_until", deferUntil), ("due_at", due)] {
             guard let value else { continue }
             if !value.isEmpty, ISO8601.parse(value) == nil {
-                throw GasworksError(.usage, "invalid time '\(value)' for \(key) (expected RFC 3339, e.g. 2026-01-02T15:04:05Z)")
+                throw GasworksError(
+                    .usage, "invalid time '\(value)' for \(key) (expected RFC 3339, e.g. 2026-01-02T15:04:05Z)")
             }
             bead.setString(key, value.isEmpty ? nil : value)
         }
@@ -42,7 +44,6 @@ struct BeadFieldOptions: ParsableArguments {
     }
 }
 
-
 struct BeadCreate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create", abstract: "Create beads: one from arguments, or many from a file or stdin.")
@@ -53,7 +54,8 @@ struct BeadCreate: ParsableCommand {
     @Option(name: [.short, .long], help: "Comma-separated labels.") var labels: String?
     @Option(name: .long, help: "Create as the next child <parent>.<n> of this bead.") var parent: String?
     @Option(name: .long, help: "Dependencies as type:id,… (a bare id means blocks).") var deps: String?
-    @Option(name: [.customShort("f"), .long], help: "Create from a markdown (## Title sections) or JSON file.") var file: String?
+    @Option(name: [.customShort("f"), .long], help: "Create from a markdown (## Title sections) or JSON file.")
+    var file: String?
     @Flag(name: .long, help: "Create one bead per stdin line (a title or a JSON object).") var stdin = false
 
     func validate() throws {
@@ -70,7 +72,9 @@ struct BeadCreate: ParsableCommand {
                 drafts = [Draft(bead: Bead(fields: ["title": .string(title)]), parent: nil, dependencies: [])]
             } else if let file {
                 let text = try Console.readFile(file)
-                drafts = file.hasSuffix(".json") ? try Drafts.parseJSON(text, source: file) : try Drafts.parseMarkdown(text, source: file)
+                drafts =
+                    file.hasSuffix(".json")
+                    ? try Drafts.parseJSON(text, source: file) : try Drafts.parseMarkdown(text, source: file)
             } else {
                 drafts = try Drafts.parseLines(Console.readStandardInput())
                 if drafts.isEmpty { throw GasworksError(.usage, "no beads on stdin") }
@@ -101,7 +105,9 @@ struct BeadCreate: ParsableCommand {
             var bead = draft.bead
             for (type, target) in draft.dependencies {
                 let resolved = try store.resolve(target)
-                bead.dependencies.append(Dependency(issue: "", dependsOn: resolved, type: type, createdAt: store.now, createdBy: store.actor))
+                bead.dependencies.append(
+                    Dependency(issue: "", dependsOn: resolved, type: type, createdAt: store.now, createdBy: store.actor)
+                )
             }
             prepared.append((bead, draft.parent))
         }

@@ -58,7 +58,8 @@ struct BeadFilterOptions: ParsableArguments {
         case "updated": order = { ($0.updatedAt, $0.id) > ($1.updatedAt, $1.id) }
         case "id": order = { $0.id < $1.id }
         case "title": order = { ($0.title, $0.id) < ($1.title, $1.id) }
-        default: throw GasworksError(.usage, "invalid --sort '\(sort)' (expected priority, created, updated, id, title)")
+        default:
+            throw GasworksError(.usage, "invalid --sort '\(sort)' (expected priority, created, updated, id, title)")
         }
         var selected = summaries.filter { summary in
             if summary.deleted { return false }
@@ -86,7 +87,8 @@ struct BeadList: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var filter: BeadFilterOptions
-    @Option(name: .long, help: "Only beads whose text fields or comments contain this (as search does).") var text: String?
+    @Option(name: .long, help: "Only beads whose text fields or comments contain this (as search does).") var text:
+        String?
 
     func run() throws {
         try reportingErrors {
@@ -99,7 +101,9 @@ struct BeadList: ParsableCommand {
 struct BeadSearch: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
-        abstract: "Full-text search over id, title, description, design, acceptance criteria, notes, external ref and comments.")
+        abstract:
+            "Full-text search over id, title, description, design, acceptance criteria, notes, external ref and comments."
+    )
 
     @OptionGroup var common: CommonOptions
     @Argument(help: "Text to find (case-insensitive).") var query: String
@@ -152,9 +156,15 @@ struct BeadReady: ParsableCommand {
                 let readiness = try store.readiness()
                 let reasons = readiness.reasons(for: try store.index().beads[id]!)
                 if common.json {
-                    Console.out(JSONValue.object(["id": .string(id), "ready": .bool(reasons.isEmpty), "reasons": .array(reasons.map(JSONValue.string))]).compactText() + "\n")
+                    Console.out(
+                        JSONValue.object([
+                            "id": .string(id), "ready": .bool(reasons.isEmpty),
+                            "reasons": .array(reasons.map(JSONValue.string)),
+                        ]).compactText() + "\n")
                 } else {
-                    Console.out(reasons.isEmpty ? "\(id) is ready\n" : "\(id) is not ready:\n" + reasons.map { "  \($0)\n" }.joined())
+                    Console.out(
+                        reasons.isEmpty
+                            ? "\(id) is ready\n" : "\(id) is not ready:\n" + reasons.map { "  \($0)\n" }.joined())
                 }
                 return
             }
@@ -190,14 +200,19 @@ struct BeadBlocked: ParsableCommand {
             } else if common.quiet {
                 Console.out(blocked.map { $0.bead.id + "\n" }.joined())
             } else {
-                Console.out(blocked.map { BeadOutput.line($0.bead) + ($0.blockers.isEmpty ? "" : "  ← " + $0.blockers.joined(separator: ", ")) + "\n" }.joined())
+                Console.out(
+                    blocked.map {
+                        BeadOutput.line($0.bead)
+                            + ($0.blockers.isEmpty ? "" : "  ← " + $0.blockers.joined(separator: ", ")) + "\n"
+                    }.joined())
             }
         }
     }
 }
 
 struct BeadStats: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Counts by status, type and priority.")
+    static let configuration = CommandConfiguration(
+        commandName: "stats", abstract: "Counts by status, type and priority.")
 
     @OptionGroup var common: CommonOptions
 
@@ -225,7 +240,9 @@ struct BeadStats: ParsableCommand {
             var out = "total \(live.count)   ready \(readiness.ready().count)   blocked \(readiness.blocked().count)\n"
             for (heading, key) in [("status", "by_status"), ("type", "by_type"), ("priority", "by_priority")] {
                 let pairs = stats[key]!.objectValue!.sorted { $0.key < $1.key }
-                out += "\(BeadOutput.pad(heading + ":", 10))" + pairs.map { "\($0.key) \($0.value.intValue ?? 0)" }.joined(separator: "  ") + "\n"
+                out +=
+                    "\(BeadOutput.pad(heading + ":", 10))"
+                    + pairs.map { "\($0.key) \($0.value.intValue ?? 0)" }.joined(separator: "  ") + "\n"
             }
             Console.out(out)
         }
@@ -248,7 +265,8 @@ struct BeadHistory: ParsableCommand {
                 let values = commits.map { commit -> JSONValue in
                     .object([
                         "commit": .string(commit.id.hex), "time": .string(ISO8601.format(commit.committer.time)),
-                        "op": .string(trailer("Gt-Op", commit.message) ?? ""), "actor": .string(trailer("Gt-Actor", commit.message) ?? ""),
+                        "op": .string(trailer("Gt-Op", commit.message) ?? ""),
+                        "actor": .string(trailer("Gt-Actor", commit.message) ?? ""),
                         "message": .string(commit.message),
                     ])
                 }
@@ -259,7 +277,8 @@ struct BeadHistory: ParsableCommand {
             for commit in commits {
                 let lines = commit.message.split(separator: "\n", omittingEmptySubsequences: false)
                 let actor = trailer("Gt-Actor", commit.message) ?? commit.author.name
-                out += "\(commit.id.hex.prefix(10))  \(ISO8601.format(commit.committer.time))  \(actor)  \(lines.first ?? "")\n"
+                out +=
+                    "\(commit.id.hex.prefix(10))  \(ISO8601.format(commit.committer.time))  \(actor)  \(lines.first ?? "")\n"
                 for line in lines.dropFirst() where !line.isEmpty && !line.hasPrefix("Gt-") { out += "    \(line)\n" }
             }
             Console.out(out)

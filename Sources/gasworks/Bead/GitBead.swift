@@ -19,7 +19,8 @@ struct GitBead: ParsableCommand {
 }
 
 struct BeadInit: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "init", abstract: "Set the rig's bead id prefix (gt.prefix).")
+    static let configuration = CommandConfiguration(
+        commandName: "init", abstract: "Set the rig's bead id prefix (gt.prefix).")
 
     @OptionGroup var common: CommonOptions
     @Option(name: .long, help: "Id prefix: letters, digits and _, at most 16 (for example gw).")
@@ -45,7 +46,8 @@ struct BeadInit: ParsableCommand {
 enum BeadOutput {
     static func line(_ summary: BeadSummary) -> String {
         let assignee = summary.assignee.isEmpty ? "-" : summary.assignee
-        return "\(pad(summary.id, 12)) P\(summary.priority)  \(pad(summary.status, 11)) \(pad(summary.type, 8)) \(pad(assignee, 12)) \(summary.title)"
+        return
+            "\(pad(summary.id, 12)) P\(summary.priority)  \(pad(summary.status, 11)) \(pad(summary.type, 8)) \(pad(assignee, 12)) \(summary.title)"
     }
 
     static func pad(_ text: String, _ width: Int) -> String {
@@ -74,20 +76,30 @@ enum BeadOutput {
     }
 
     static func show(_ bead: Bead, dependents: [BeadSummary], index: BeadIndex) -> String {
-        var out = "\(bead.id)  [P\(bead.priority) \(bead.issueType) \(bead.string("status") ?? "open")]  \(bead.title)\n"
+        var out =
+            "\(bead.id)  [P\(bead.priority) \(bead.issueType) \(bead.string("status") ?? "open")]  \(bead.title)\n"
         var facts: [String] = []
         if let assignee = bead.assignee { facts.append("assignee: \(assignee)") }
         if !bead.labels.isEmpty { facts.append("labels: \(bead.labels.joined(separator: ", "))") }
-        if let created = bead.createdAt { facts.append("created: \(created)" + (bead.string("created_by").map { " by \($0)" } ?? "")) }
+        if let created = bead.createdAt {
+            facts.append("created: \(created)" + (bead.string("created_by").map { " by \($0)" } ?? ""))
+        }
         if let updated = bead.updatedAt { facts.append("updated: \(updated)") }
-        if let closed = bead.string("closed_at") { facts.append("closed: \(closed)" + (bead.string("close_reason").map { " (\($0))" } ?? "")) }
+        if let closed = bead.string("closed_at") {
+            facts.append("closed: \(closed)" + (bead.string("close_reason").map { " (\($0))" } ?? ""))
+        }
         for key in ["external_ref", "defer_until", "due_at", "deleted_at", "deleted_by", "delete_reason"] {
             if let value = bead.string(key) { facts.append("\(key): \(value)") }
         }
         out += facts.map { "  \($0)\n" }.joined()
-        for (heading, key) in [("Description", "description"), ("Design", "design"), ("Acceptance criteria", "acceptance_criteria"), ("Notes", "notes")] {
+        for (heading, key) in [
+            ("Description", "description"), ("Design", "design"), ("Acceptance criteria", "acceptance_criteria"),
+            ("Notes", "notes"),
+        ] {
             if let text = bead.string(key), !text.isEmpty {
-                out += "\n\(heading):\n" + text.split(separator: "\n", omittingEmptySubsequences: false).map { "  \($0)\n" }.joined()
+                out +=
+                    "\n\(heading):\n"
+                    + text.split(separator: "\n", omittingEmptySubsequences: false).map { "  \($0)\n" }.joined()
             }
         }
         if let metadata = bead.fields["metadata"] { out += "\nMetadata: \(metadata.compactText())\n" }
@@ -95,7 +107,8 @@ enum BeadOutput {
             out += "\nDepends on:\n"
             for dependency in bead.dependencies {
                 let target = index.beads[dependency.dependsOn]
-                out += "  \(dependency.type.rawValue) \(dependency.dependsOn) (\(target?.status ?? "missing")) \(target?.title ?? "")\n"
+                out +=
+                    "  \(dependency.type.rawValue) \(dependency.dependsOn) (\(target?.status ?? "missing")) \(target?.title ?? "")\n"
             }
         }
         if !dependents.isEmpty {
@@ -109,7 +122,8 @@ enum BeadOutput {
             out += "\nComments:\n"
             for comment in bead.comments {
                 out += "  [\(comment.id)] \(comment.author) at \(comment.createdAt):\n"
-                out += comment.text.split(separator: "\n", omittingEmptySubsequences: false).map { "    \($0)\n" }.joined()
+                out += comment.text.split(separator: "\n", omittingEmptySubsequences: false).map { "    \($0)\n" }
+                    .joined()
             }
         }
         return out
