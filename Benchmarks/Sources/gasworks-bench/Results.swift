@@ -12,6 +12,18 @@ struct Machine: Codable, Equatable {
     var storage: String
     /// The package revision measured; `+dirty` when Sources/ or Package.swift had local changes.
     var revision: String
+
+    /// How `self` differs from `other` apart from the revision, for rows from an earlier run.
+    func differences(from other: Machine) -> [String] {
+        var found: [String] = []
+        if cpu != other.cpu || cores != other.cores { found.append("\(cpu), \(cores) cores") }
+        if kernel != other.kernel { found.append("kernel \(kernel)") }
+        if git != other.git { found.append(git) }
+        if libgit2 != other.libgit2 { found.append("libgit2 \(libgit2)") }
+        if swift != other.swift { found.append(swift) }
+        if storage != other.storage { found.append("repositories on \(storage)") }
+        return found
+    }
 }
 
 struct SideResult: Codable {
@@ -221,11 +233,12 @@ enum Report {
                 text += wrap(result.measures) + "\n\n"
                 lead = result
             }
+            let count = result.ours.samples.count
             var when =
-                "\(result.ours.samples.count) repetitions, measured \(result.date) at revision "
+                "\(count) repetition\(count == 1 ? "" : "s"), measured \(result.date) at revision "
                 + result.machine.revision
-            if let machine = latest?.machine, result.machine != machine {
-                when += " on \(result.machine.cpu), kernel \(result.machine.kernel), \(result.machine.git)"
+            if let machine = latest?.machine, !result.machine.differences(from: machine).isEmpty {
+                when += " with " + result.machine.differences(from: machine).joined(separator: ", ")
             }
             for item in [
                 "ours (\(result.ours.scope.rawValue)): \(result.ours.label)\(parts(result.ours))",

@@ -34,7 +34,7 @@ let usage = """
       --directory PATH     where trial repositories are made (default /dev/shm when it is a
                            tmpfs, else /tmp)
       --dry-run            measure and print, but write neither file
-      --swift TEXT         toolchain description for the report (scripts/bench passes it)
+      --swift TEXT         toolchain description for the report (default: `swift --version`)
 
     """
 
@@ -55,7 +55,7 @@ struct Options {
     var markdown = "BENCHMARKS.md"
     var dryRun = false
     var directory: String?
-    var swift = "swift (version not given)"
+    var swift: String?
     var filters: [String] = []
 
     init(_ arguments: [String]) {
@@ -137,7 +137,7 @@ func defaultDirectory() -> String {
     fileSystem("/dev/shm") == "tmpfs" ? "/dev/shm" : "/tmp"
 }
 
-func describeMachine(swift: String, storage: String) -> Machine {
+func describeMachine(swift: String?, storage: String) -> Machine {
     let cpuinfo = (try? readFile("/proc/cpuinfo")) ?? ""
     let cpu =
         cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
@@ -149,7 +149,8 @@ func describeMachine(swift: String, storage: String) -> Machine {
     }
     return Machine(
         cpu: cpu, cores: Int(output(["nproc"])) ?? 0, kernel: output(["uname", "-r"]),
-        git: output(["git", "--version"]), libgit2: loadedLibgit2Version(), swift: swift, storage: storage,
+        git: output(["git", "--version"]), libgit2: loadedLibgit2Version(),
+        swift: swift ?? String(output(["swift", "--version"]).prefix { $0 != "\n" }), storage: storage,
         revision: revision)
 }
 
