@@ -7,5 +7,8 @@ enum Libgit2 {
         // Objects GitKit writes are built from ids it just wrote or read; libgit2's extra
         // existence check on every tree entry and parent is a second lookup of each.
         _ = gw_opts_enable_strict_object_creation(0)
+        // Trees over 4 KB (a notes fan-out root of 256 entries is ~7.7 KB) are not cached by
+        // default, so every note lookup would inflate and hash the root again.
+        _ = gw_opts_set_tree_cache_limit(1 << 20)
     }()
 }

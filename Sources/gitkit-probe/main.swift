@@ -56,19 +56,23 @@ do {
         var round = 0
         while true {
             round += 1
+            // Every write goes through the retry path, as real writers do: a lock a killed
+            // predecessor left behind is waited out and cleared once stale.
             let name = "refs/gt/churn/\(round % 7)"
-            let tip = try repository.referenceTarget(name)
-            let next = try commitCounter(round, parent: tip, in: repository)
-            try repository.setReference(name, to: next, expecting: tip, message: "churn")
+            let next = try repository.updateReference(name, message: "churn") { tip -> (ReferenceChange, OID) in
+                let next = try commitCounter(round, parent: tip, in: repository)
+                return (.set(next), next)
+            }
             let pairName = "refs/gt/pair/\(round % 3)"
-            let pairTip = try repository.referenceTarget(pairName)
-            try repository.updateReferences(
-                [
-                    ReferenceUpdate(name: pairName, expected: pairTip, target: next),
-                    ReferenceUpdate(
-                        name: "refs/gt/pair/last", expected: try repository.referenceTarget("refs/gt/pair/last"),
-                        target: next),
-                ], message: "churn pair")
+            try repository.withRetry(touching: [pairName, "refs/gt/pair/last"]) {
+                try repository.updateReferences(
+                    [
+                        ReferenceUpdate(name: pairName, expected: try repository.referenceTarget(pairName), target: next),
+                        ReferenceUpdate(
+                            name: "refs/gt/pair/last", expected: try repository.referenceTarget("refs/gt/pair/last"),
+                            target: next),
+                    ], message: "churn pair")
+            }
             try repository.appendNoteLine("{\"round\":\(round)}", on: next, notesRef: "refs/notes/gt/churn")
         }
     case "notes-batch":

@@ -30,6 +30,7 @@ import Testing
 
     @Test func aWriterKilledMidUpdateLeavesFsckCleanAndEveryRefReadable() throws {
         let repo = try TemporaryRepository()
+        var writtenBefore = 0
         for round in 0..<6 {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: probe)
@@ -43,6 +44,10 @@ import Testing
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             #expect(process.terminationReason == .uncaughtSignal)
+            // The writer was really writing when it died.
+            let written = Int(try repo.gitOutput("rev-list", "--count", "--glob=refs/gt/churn/*")) ?? 0
+            #expect(written > writtenBefore)
+            writtenBefore = written
 
             let fsck = try repo.git("fsck", "--strict", "--no-dangling")
             #expect(fsck.status == 0, "fsck after kill \(round): \(fsck.stderr)")
