@@ -67,7 +67,8 @@ do {
             try repository.withRetry(touching: [pairName, "refs/gt/pair/last"]) {
                 try repository.updateReferences(
                     [
-                        ReferenceUpdate(name: pairName, expected: try repository.referenceTarget(pairName), target: next),
+                        ReferenceUpdate(
+                            name: pairName, expected: try repository.referenceTarget(pairName), target: next),
                         ReferenceUpdate(
                             name: "refs/gt/pair/last", expected: try repository.referenceTarget("refs/gt/pair/last"),
                             target: next),

@@ -28,7 +28,9 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
             .compactMap { $0.split(separator: " ").first.map(String.init) }
         #expect(subcommands.count >= 19)
         for subcommand in subcommands { #expect(page.contains(".SS \"git bead \(subcommand)"), "\(subcommand)") }
-        for code in ["0", "1", "2", "3", "64", "65", "128"] { #expect(page.contains(".B \(code)\n") || page.contains("\\fB\(code)\\fR")) }
+        for code in ["0", "1", "2", "3", "64", "65", "128"] {
+            #expect(page.contains(".B \(code)\n") || page.contains("\\fB\(code)\\fR"))
+        }
         let groff = try run("groff", ["-man", "-ww", "-z", packageRoot + "/man/git-bead.1"])
         #expect(groff.status == 0 && groff.stderr.isEmpty, "\(groff.stderr)")
     }

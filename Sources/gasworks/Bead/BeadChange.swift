@@ -56,39 +56,39 @@ struct BeadClaim: ParsableCommand {
     }
 }
 
+/// One or more bead ids, all resolved before any is changed.
+struct BeadIDArguments: ParsableArguments {
+    @Argument(help: "Bead ids or unique prefixes.") var ids: [String]
+
+    func validate() throws { if ids.isEmpty { throw ValidationError("give at least one bead id") } }
+
+    /// Resolves every id first (so a typo changes nothing), then applies `change` to each
+    /// and prints the result.
+    func apply(verb: String, _ common: CommonOptions, _ change: (BeadStore, String) throws -> StoredBead) throws {
+        try reportingErrors {
+            let store = try common.openStore()
+            for id in try ids.map(store.resolve) { BeadOutput.emitChange(try change(store, id), verb: verb, common) }
+        }
+    }
+}
+
 struct BeadClose: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "close", abstract: "Close beads.")
 
     @OptionGroup var common: CommonOptions
-    @Argument(help: "Bead ids or unique prefixes.") var ids: [String]
+    @OptionGroup var targets: BeadIDArguments
     @Option(name: [.short, .long], help: "Why it is closed.") var reason: String?
 
-    func validate() throws { if ids.isEmpty { throw ValidationError("give at least one bead id") } }
-
-    func run() throws {
-        try reportingErrors {
-            let store = try common.openStore()
-            let resolved = try ids.map(store.resolve)
-            for id in resolved { BeadOutput.emitChange(try store.close(id, reason: reason), verb: "closed", common) }
-        }
-    }
+    func run() throws { try targets.apply(verb: "closed", common) { try $0.close($1, reason: reason) } }
 }
 
 struct BeadReopen: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "reopen", abstract: "Reopen closed beads.")
 
     @OptionGroup var common: CommonOptions
-    @Argument(help: "Bead ids or unique prefixes.") var ids: [String]
+    @OptionGroup var targets: BeadIDArguments
 
-    func validate() throws { if ids.isEmpty { throw ValidationError("give at least one bead id") } }
-
-    func run() throws {
-        try reportingErrors {
-            let store = try common.openStore()
-            let resolved = try ids.map(store.resolve)
-            for id in resolved { BeadOutput.emitChange(try store.reopen(id), verb: "reopened", common) }
-        }
-    }
+    func run() throws { try targets.apply(verb: "reopened", common) { try $0.reopen($1) } }
 }
 
 struct BeadLabel: ParsableCommand {
@@ -144,18 +144,10 @@ struct BeadDelete: ParsableCommand {
         commandName: "delete", abstract: "Delete beads as tombstones that sync respects.")
 
     @OptionGroup var common: CommonOptions
-    @Argument(help: "Bead ids or unique prefixes.") var ids: [String]
+    @OptionGroup var targets: BeadIDArguments
     @Option(name: [.short, .long], help: "Why it is deleted.") var reason: String?
 
-    func validate() throws { if ids.isEmpty { throw ValidationError("give at least one bead id") } }
-
-    func run() throws {
-        try reportingErrors {
-            let store = try common.openStore()
-            let resolved = try ids.map(store.resolve)
-            for id in resolved { BeadOutput.emitChange(try store.delete(id, reason: reason), verb: "deleted", common) }
-        }
-    }
+    func run() throws { try targets.apply(verb: "deleted", common) { try $0.delete($1, reason: reason) } }
 }
 
 struct BeadDep: ParsableCommand {

@@ -6,14 +6,12 @@ struct BeadShow: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "show", abstract: "Show beads in full.")
 
     @OptionGroup var common: CommonOptions
-    @Argument(help: "Bead ids or unique prefixes.") var ids: [String]
-
-    func validate() throws { if ids.isEmpty { throw ValidationError("give at least one bead id") } }
+    @OptionGroup var targets: BeadIDArguments
 
     func run() throws {
         try reportingErrors {
             let store = try common.openStore()
-            let beads = try ids.map { try store.load(try store.resolve($0)).bead }
+            let beads = try targets.ids.map { try store.load(try store.resolve($0)).bead }
             let index = try store.index()
             if common.json {
                 let values = beads.map(\.json)
