@@ -20,10 +20,11 @@ let package = Package(
         ),
         .target(name: "GitKit", dependencies: ["CLibgit2"]),
         .target(name: "BeadKit", dependencies: ["GitKit"]),
+        .target(name: "MailKit", dependencies: ["GitKit", "BeadKit"]),
         .executableTarget(
             name: "gasworks",
             dependencies: [
-                "BeadKit", "GitKit",
+                "BeadKit", "GitKit", "MailKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -35,6 +35,17 @@ extension Repository {
         return try readBlobText(blob)
     }
 
+    /// The tree of the notes ref's tip, for many lookups with `note(on:notesTree:)`.
+    public func notesTree(_ notesRef: String) throws -> OID? {
+        try referenceTarget(notesRef).map { try commit($0).tree }
+    }
+
+    /// The note on `object` in a notes tree from `notesTree(_:)`.
+    public func note(on object: OID, notesTree tree: OID) throws -> String? {
+        guard let (_, blob) = try locateNote(object.hex, in: tree) else { return nil }
+        return try readBlobText(blob)
+    }
+
     /// Every note under `notesRef`, sorted by annotated object.
     public func notes(notesRef: String) throws -> [Note] {
         guard let tip = try referenceTarget(notesRef) else { return [] }

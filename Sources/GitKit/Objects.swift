@@ -284,3 +284,42 @@ public enum GitHash {
         return withUnsafeBytes(of: &oid.id) { Array($0) }
     }
 }
+
+// MARK: - history walks
+
+extension Repository {
+    /// Commits reachable from `tips` but not from `hidden`, newest first by commit time
+    /// (git's default order; on a linear chain, chain order), at most `limit` of them.
+    /// The walk is incremental: a small `limit` reads only that many commits.
+    public func walk(from tips: [OID], hiding hidden: [OID] = [], limit: Int = .max) throws -> [OID] {
+        var found: [OID] = []
+        try walk(from: tips, hiding: hidden) { id in
+            found.append(id)
+            return found.count < limit
+        }
+        return found
+    }
+
+    /// Visits the same commits one at a time until `visit` returns false.
+    public func walk(from tips: [OID], hiding hidden: [OID] = [], _ visit: (OID) throws -> Bool) throws {
+        var walker: OpaquePointer?
+        try check(git_revwalk_new(&walker, pointer), "git_revwalk_new")
+        defer { git_revwalk_free(walker) }
+        try check(git_revwalk_sorting(walker, GIT_SORT_TIME.rawValue), "git_revwalk_sorting")
+        for tip in tips {
+            var raw = tip.raw
+            try check(git_revwalk_push(walker, &raw), "git_revwalk_push(\(tip))")
+        }
+        for id in hidden {
+            var raw = id.raw
+            try check(git_revwalk_hide(walker, &raw), "git_revwalk_hide(\(id))")
+        }
+        var next = git_oid()
+        while true {
+            let rc = git_revwalk_next(&next, walker)
+            if rc == GIT_ITEROVER.rawValue { return }
+            try check(rc, "git_revwalk_next")
+            if try !visit(OID(next)) { return }
+        }
+    }
+}

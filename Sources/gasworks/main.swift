@@ -11,6 +11,8 @@ let invokedAs = CommandLine.arguments.first.map { String($0.split(separator: "/"
 switch invokedAs {
 case "git-bead":
     runMain(GitBead.self)
+case "git-mail":
+    runMain(GitMail.self)
 default:
     runMain(Gasworks.self)
 }

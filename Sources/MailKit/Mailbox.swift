@@ -1,0 +1,231 @@
+import BeadKit
+import GitKit
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What a sender supplies; the id, thread and time are filled in by `send`.
+public struct MessageDraft: Sendable {
+    public var from: String
+    public var subject: String
+    public var body: String
+    public var type: String
+    public var priority: String
+    public var inReplyTo: String?
+
+    public init(
+        from: String, subject: String, body: String, type: String = "message", priority: String = "normal",
+        inReplyTo: String? = nil
+    ) {
+        self.from = from
+        self.subject = subject
+        self.body = body
+        self.type = type
+        self.priority = priority
+        self.inReplyTo = inReplyTo
+    }
+}
+
+/// Mailboxes as refs: `refs/gt/mail/<address>` is a chain of commits, one message each,
+/// with `message.json` in the tree. Per-delivery state (read, ack, archive) is a note on
+/// the delivering commit in `refs/notes/gt/mail`, one event per line, so the chain is
+/// never rewritten and two clones' states merge as a union of lines.
+public final class Mailbox {
+    public static let refPrefix = "refs/gt/mail/"
+    public static let stateRef = "refs/notes/gt/mail"
+    static let fileName = "message.json"
+
+    public let repository: Repository
+    public let now: String
+    private let signature: Signature
+
+    public init(repository: Repository) throws {
+        self.repository = repository
+        signature = try Signature.committer(in: repository)
+        now = ISO8601.format(signature.time)
+    }
+
+    // MARK: sending
+
+    /// Delivers one message to every recipient's mailbox in one all-or-nothing ref
+    /// transaction, retried on conflict with the other senders.
+    @discardableResult
+    public func send(_ draft: MessageDraft, to: [Address], cc: [Address]) throws -> Message {
+        guard !to.isEmpty else { throw GasworksError(.usage, "no recipient") }
+        guard !draft.subject.allSatisfy(\.isWhitespace) || !draft.body.allSatisfy(\.isWhitespace) else {
+            throw GasworksError(.usage, "empty message: give a subject (-s) or a body (-m, --stdin)")
+        }
+        guard Message.types.contains(draft.type) else {
+            throw GasworksError(
+                .usage, "invalid message type '\(draft.type)' (expected \(Message.types.joined(separator: ", ")))")
+        }
+        guard Message.priorities.contains(draft.priority) else {
+            throw GasworksError(
+                .usage, "invalid priority '\(draft.priority)' (expected \(Message.priorities.joined(separator: ", ")))")
+        }
+        var thread: String?
+        if let original = draft.inReplyTo {
+            guard let found = try findAnywhere(original) else {
+                throw GasworksError(.notFound, "no message '\(original)'")
+            }
+            thread = found.message.thread
+        }
+        let id = Self.newID(draft, to: to)
+        let message = Message(
+            id: id, from: draft.from, to: to.map(\.value), cc: cc.map(\.value), subject: draft.subject,
+            body: draft.body,
+            type: draft.type, priority: draft.priority, thread: thread ?? id,
+            inReplyTo: draft.inReplyTo.map { try? findAnywhere($0)?.message.id } ?? nil, time: now)
+        let boxes = Array(Set(to + cc)).sorted()
+        let author = Signature(
+            name: draft.from, email: signature.email, time: signature.time, offsetMinutes: signature.offsetMinutes)
+        let blob = try repository.writeBlob(message.json.canonicalText)
+        let tree = try repository.writeTree([TreeEntry(name: Self.fileName, id: blob, kind: .blob)])
+        try repository.withRetry(touching: boxes.map(\.refName)) {
+            let updates = try boxes.map { box -> ReferenceUpdate in
+                let tip = try repository.referenceTarget(box.refName)
+                let commit = try repository.writeCommit(
+                    tree: tree, parents: tip.map { [$0] } ?? [], message: message.commitMessage, author: author,
+                    committer: signature)
+                return ReferenceUpdate(name: box.refName, expected: tip, target: commit)
+            }
+            try repository.updateReferences(updates, message: "mail: send \(id)")
+        }
+        return message
+    }
+
+    /// `m-` and eight base-36 digits from the content, the time and this process's randomness.
+    static func newID(_ draft: MessageDraft, to: [Address]) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let seed = "\(draft.from)\n\(to)\n\(draft.subject)\n\(draft.body)\n\(getpid())\n\(generator.next() as UInt64)"
+        var value: UInt64 = 0
+        for byte in GitHash.sha1(Array(seed.utf8)).prefix(8) { value = value << 8 | UInt64(byte) }
+        let digits = Array("0123456789abcdefghijklmnopqrstuvwxyz")
+        var out = "m-"
+        for _ in 0..<8 {
+            out.append(digits[Int(value % 36)])
+            value /= 36
+        }
+        return out
+    }
+
+    // MARK: reading
+
+    /// The mailbox's deliveries, newest first; stops after `limit` that pass `include`.
+    public func deliveries(
+        of box: Address, limit: Int = .max, include: (Delivery) -> Bool = { _ in true }
+    ) throws -> [Delivery] {
+        guard let tip = try repository.referenceTarget(box.refName) else { return [] }
+        let states = try StateReader(repository: repository)
+        var out: [Delivery] = []
+        // The walk is lazy: the 50 newest of 10,000 messages read about 50 commits.
+        try repository.walk(from: [tip]) { commit in
+            let delivery = try self.delivery(commit, in: box, states: states)
+            if include(delivery) { out.append(delivery) }
+            return out.count < limit
+        }
+        return out
+    }
+
+    func delivery(_ commit: OID, in box: Address, states: StateReader) throws -> Delivery {
+        let tree = try repository.commit(commit).tree
+        guard let entry = try repository.treeEntry(tree, path: Self.fileName),
+            let json = try? JSONValue.parse(try repository.readBlobText(entry.id))
+        else { throw GasworksError(.badData, "corrupt message in \(box.refName) at \(commit.hex.prefix(12))") }
+        return Delivery(
+            message: try Message(json: json, source: box.refName), mailbox: box, commit: commit,
+            state: try states.state(of: commit))
+    }
+
+    /// The delivery of message `given` (an id or unique prefix) in `box`.
+    public func find(_ given: String, in box: Address) throws -> Delivery {
+        let matches = try deliveries(of: box).filter { $0.message.id.hasPrefix(given) || $0.message.id == "m-" + given }
+        let ids = Set(matches.map(\.message.id))
+        guard let first = matches.first, !given.isEmpty else {
+            throw GasworksError(.notFound, "no message '\(given)' in \(box)")
+        }
+        guard ids.count == 1 else {
+            throw GasworksError(
+                .ambiguous, "'\(given)' is ambiguous: \(ids.sorted().prefix(5).joined(separator: ", "))")
+        }
+        return first
+    }
+
+    /// Looks for a message in every mailbox (for replies and threads).
+    public func findAnywhere(_ given: String) throws -> Delivery? {
+        for box in try mailboxes() {
+            if let found = try? find(given, in: box) { return found }
+        }
+        return nil
+    }
+
+    public func mailboxes() throws -> [Address] {
+        try repository.references(withPrefix: Self.refPrefix).compactMap {
+            try? Address(String($0.name.dropFirst(Self.refPrefix.count)))
+        }
+    }
+
+    /// Every message of a conversation, oldest first, each once.
+    public func thread(_ given: String) throws -> [Delivery] {
+        guard let start = try findAnywhere(given) else { throw GasworksError(.notFound, "no message '\(given)'") }
+        var byID: [String: Delivery] = [:]
+        for box in try mailboxes() {
+            for delivery in try deliveries(of: box) where delivery.message.thread == start.message.thread {
+                if byID[delivery.message.id] == nil { byID[delivery.message.id] = delivery }
+            }
+        }
+        // A reply always comes after what it answers, whatever the clocks say.
+        func depth(_ delivery: Delivery) -> Int {
+            var steps = 0
+            var current = delivery.message.inReplyTo
+            while let id = current, let parent = byID[id], steps < byID.count {
+                steps += 1
+                current = parent.message.inReplyTo
+            }
+            return steps
+        }
+        let depths = byID.mapValues(depth)
+        return byID.values.sorted {
+            ($0.message.time, depths[$0.message.id]!, $0.message.id) < (
+                $1.message.time, depths[$1.message.id]!, $1.message.id
+            )
+        }
+    }
+
+    // MARK: state
+
+    /// Appends one state event to each delivery's note (one notes commit for all of them).
+    public func record(_ event: DeliveryState.Event, on deliveries: [Delivery], by actor: String) throws {
+        let states = try StateReader(repository: repository)
+        let edits = try deliveries.map { delivery -> NoteEdit in
+            let count = try states.eventCount(of: delivery.commit)
+            let line = JSONValue.object([
+                "at": .string(now), "by": .string(actor), "event": .string(event.rawValue), "n": .int(Int64(count + 1)),
+            ]).compactText()
+            return .appendLine(delivery.commit, line)
+        }
+        try repository.editNotes(notesRef: Self.stateRef, edits, message: "mail: \(event.rawValue)")
+    }
+}
+
+/// Reads delivery state notes, resolving the notes ref once.
+struct StateReader {
+    let repository: Repository
+    let tree: OID?
+
+    init(repository: Repository) throws {
+        self.repository = repository
+        tree = try repository.notesTree(Mailbox.stateRef)
+    }
+
+    func state(of commit: OID) throws -> DeliveryState {
+        guard let tree else { return DeliveryState() }
+        return DeliveryState(noteText: try repository.note(on: commit, notesTree: tree))
+    }
+
+    func eventCount(of commit: OID) throws -> Int {
+        guard let tree else { return 0 }
+        return try repository.note(on: commit, notesTree: tree)?.split(separator: "\n").count ?? 0
+    }
+}
