@@ -109,3 +109,25 @@ import Testing
         #expect(ISO8601.parse("yesterday") == nil)
     }
 }
+
+@Suite struct WalkTests {
+    @Test func walksNewestFirstLazilyAndHidesAncestors() throws {
+        let repo = try TemporaryRepository()
+        let opened = try Repository.open(repo.path)
+        // A chain of 20 commits sharing one pinned time: order must follow the chain.
+        var chain: [OID] = []
+        for index in 0..<20 { chain.append(try makeCommit(opened, "c\(index)", parent: chain.last)) }
+        #expect(try opened.walk(from: [chain.last!]) == chain.reversed())
+        #expect(try opened.walk(from: [chain.last!], limit: 3) == Array(chain.reversed().prefix(3)))
+        #expect(try opened.walk(from: [chain.last!], hiding: [chain[16]]) == Array(chain.reversed().prefix(3)))
+        var visited = 0
+        try opened.walk(from: [chain.last!]) { _ in
+            visited += 1
+            return visited < 5
+        }
+        #expect(visited == 5)
+        // git agrees on the set and on the order of a linear chain.
+        _ = try repo.gitOutput("update-ref", "refs/gt/chain", chain.last!.hex)
+        #expect(try repo.gitOutput("rev-list", "refs/gt/chain").split(separator: "\n").map(String.init) == chain.reversed().map(\.hex))
+    }
+}
