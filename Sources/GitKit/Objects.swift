@@ -301,53 +301,47 @@ extension Repository {
     }
 
     /// Visits the same commits one at a time until `visit` returns false.
-    public func walk(from tips: [OID], hiding hidden: [OID] = [], _ visit: (OID) throws -> Bool) throws {
-        if hidden.isEmpty { return try walkIncrementally(from: tips, visit) }
-        try walkWithLibgit2(from: tips, hiding: hidden, visit)
-    }
-
+    ///
     /// libgit2 1.5's revwalk prepares by walking the whole history (`limit_list`) before
-    /// returning the first commit: 10,000 commits cost ~40 ms even for one result. Without
-    /// hidden commits the same order comes from a time-ordered frontier read lazily.
-    private func walkIncrementally(from tips: [OID], _ visit: (OID) throws -> Bool) throws {
-        var frontier: [(time: Int64, order: Int, id: OID, parents: [OID])] = []
+    /// returning the first commit: 10,000 commits cost ~40 ms even for one result. This
+    /// walk keeps a time-ordered frontier and reads commits only as it reaches them; hidden
+    /// commits travel through the same frontier, marking their ancestors, and the walk ends
+    /// when only hidden commits are left in it (git's own approach).
+    public func walk(from tips: [OID], hiding hidden: [OID] = [], _ visit: (OID) throws -> Bool) throws {
+        struct Entry {
+            var time: Int64
+            var order: Int
+            var id: OID
+            var parents: [OID]
+        }
+        var frontier: [Entry] = []  // ascending by (time, -order): the next commit is last
+        var hiddenSet = Set<OID>()
         var seen = Set<OID>()
         var order = 0
-        func enqueue(_ id: OID) throws {
+        var interesting = 0
+        func enqueue(_ id: OID, hidden: Bool) throws {
+            if hidden, hiddenSet.insert(id).inserted, seen.contains(id) {
+                if frontier.contains(where: { $0.id == id }) { interesting -= 1 }
+                return
+            }
             guard seen.insert(id).inserted else { return }
             let commit = try self.commit(id)
             order += 1
-            let entry = (commit.committer.time, order, id, commit.parents)
-            // Newest last (popped first); among equal times, the first discovered first.
-            let index = frontier.firstIndex { ($0.time, -$0.order) > (entry.0, -entry.1) } ?? frontier.count
+            let entry = Entry(time: commit.committer.time, order: order, id: id, parents: commit.parents)
+            let index = frontier.firstIndex { ($0.time, -$0.order) > (entry.time, -entry.order) } ?? frontier.count
             frontier.insert(entry, at: index)
+            if !hidden { interesting += 1 }
         }
-        for tip in tips { try enqueue(tip) }
-        while let next = frontier.popLast() {
+        for id in hidden { try enqueue(id, hidden: true) }
+        for tip in tips { try enqueue(tip, hidden: false) }
+        while interesting > 0, let next = frontier.popLast() {
+            if hiddenSet.contains(next.id) {
+                for parent in next.parents { try enqueue(parent, hidden: true) }
+                continue
+            }
+            interesting -= 1
             if try !visit(next.id) { return }
-            for parent in next.parents { try enqueue(parent) }
-        }
-    }
-
-    private func walkWithLibgit2(from tips: [OID], hiding hidden: [OID], _ visit: (OID) throws -> Bool) throws {
-        var walker: OpaquePointer?
-        try check(git_revwalk_new(&walker, pointer), "git_revwalk_new")
-        defer { git_revwalk_free(walker) }
-        try check(git_revwalk_sorting(walker, GIT_SORT_TIME.rawValue), "git_revwalk_sorting")
-        for tip in tips {
-            var raw = tip.raw
-            try check(git_revwalk_push(walker, &raw), "git_revwalk_push(\(tip))")
-        }
-        for id in hidden {
-            var raw = id.raw
-            try check(git_revwalk_hide(walker, &raw), "git_revwalk_hide(\(id))")
-        }
-        var next = git_oid()
-        while true {
-            let rc = git_revwalk_next(&next, walker)
-            if rc == GIT_ITEROVER.rawValue { return }
-            try check(rc, "git_revwalk_next")
-            if try !visit(OID(next)) { return }
+            for parent in next.parents { try enqueue(parent, hidden: false) }
         }
     }
 }

@@ -128,6 +128,8 @@ import Testing
         #expect(visited == 5)
         // git agrees on the set and on the order of a linear chain.
         _ = try repo.gitOutput("update-ref", "refs/gt/chain", chain.last!.hex)
-        #expect(try repo.gitOutput("rev-list", "refs/gt/chain").split(separator: "\n").map(String.init) == chain.reversed().map(\.hex))
+        #expect(
+            try repo.gitOutput("rev-list", "refs/gt/chain").split(separator: "\n").map(String.init)
+                == chain.reversed().map(\.hex))
     }
 }
