@@ -64,19 +64,12 @@ public final class Mailbox {
             throw GasworksError(
                 .usage, "invalid priority '\(draft.priority)' (expected \(Message.priorities.joined(separator: ", ")))")
         }
-        var thread: String?
-        if let original = draft.inReplyTo {
-            guard let found = try findAnywhere(original) else {
-                throw GasworksError(.notFound, "no message '\(original)'")
-            }
-            thread = found.message.thread
-        }
+        let original = try draft.inReplyTo.map(findAnywhere)
         let id = Self.newID(draft, to: to)
         let message = Message(
-            id: id, from: draft.from, to: to.map(\.value), cc: cc.map(\.value), subject: draft.subject,
-            body: draft.body,
-            type: draft.type, priority: draft.priority, thread: thread ?? id,
-            inReplyTo: draft.inReplyTo.map { try? findAnywhere($0)?.message.id } ?? nil, time: now)
+            id: id, from: draft.from, to: to.map(\.value), cc: cc.filter { !to.contains($0) }.map(\.value),
+            subject: draft.subject, body: draft.body, type: draft.type, priority: draft.priority,
+            thread: original?.message.thread ?? id, inReplyTo: original?.message.id, time: now)
         let boxes = Array(Set(to + cc)).sorted()
         let author = Signature(
             name: draft.from, email: signature.email, time: signature.time, offsetMinutes: signature.offsetMinutes)
@@ -86,7 +79,8 @@ public final class Mailbox {
             let updates = try boxes.map { box -> ReferenceUpdate in
                 let tip = try repository.referenceTarget(box.refName)
                 let commit = try repository.writeCommit(
-                    tree: tree, parents: tip.map { [$0] } ?? [], message: message.commitMessage, author: author,
+                    tree: tree, parents: tip.map { [$0] } ?? [], message: message.commitMessage(for: box),
+                    author: author,
                     committer: signature)
                 return ReferenceUpdate(name: box.refName, expected: tip, target: commit)
             }
@@ -116,7 +110,7 @@ public final class Mailbox {
     public func deliveries(
         of box: Address, limit: Int = .max, include: (Delivery) -> Bool = { _ in true }
     ) throws -> [Delivery] {
-        guard let tip = try repository.referenceTarget(box.refName) else { return [] }
+        guard limit > 0, let tip = try repository.referenceTarget(box.refName) else { return [] }
         let states = try StateReader(repository: repository)
         var out: [Delivery] = []
         // The walk is lazy: the 50 newest of 10,000 messages read about 50 commits.
@@ -138,26 +132,31 @@ public final class Mailbox {
             state: try states.state(of: commit))
     }
 
-    /// The delivery of message `given` (an id or unique prefix) in `box`.
+    /// The delivery of message `given` (an id or unique prefix, with or without `m-`) in `box`.
     public func find(_ given: String, in box: Address) throws -> Delivery {
-        let matches = try deliveries(of: box).filter { $0.message.id.hasPrefix(given) || $0.message.id == "m-" + given }
-        let ids = Set(matches.map(\.message.id))
-        guard let first = matches.first, !given.isEmpty else {
-            throw GasworksError(.notFound, "no message '\(given)' in \(box)")
+        try unique(given, try matches(given, in: [box]), place: " in \(box)")
+    }
+
+    /// The message `given` wherever it was delivered (for replies and threads).
+    public func findAnywhere(_ given: String) throws -> Delivery {
+        try unique(given, try matches(given, in: try mailboxes()), place: "")
+    }
+
+    private func matches(_ given: String, in boxes: [Address]) throws -> [Delivery] {
+        guard !given.isEmpty else { return [] }
+        return try boxes.flatMap { box in
+            try deliveries(of: box).filter { $0.message.id.hasPrefix(given) || $0.message.id.hasPrefix("m-" + given) }
         }
+    }
+
+    private func unique(_ given: String, _ matches: [Delivery], place: String) throws -> Delivery {
+        guard let first = matches.first else { throw GasworksError(.notFound, "no message '\(given)'\(place)") }
+        let ids = Set(matches.map(\.message.id))
         guard ids.count == 1 else {
             throw GasworksError(
                 .ambiguous, "'\(given)' is ambiguous: \(ids.sorted().prefix(5).joined(separator: ", "))")
         }
         return first
-    }
-
-    /// Looks for a message in every mailbox (for replies and threads).
-    public func findAnywhere(_ given: String) throws -> Delivery? {
-        for box in try mailboxes() {
-            if let found = try? find(given, in: box) { return found }
-        }
-        return nil
     }
 
     public func mailboxes() throws -> [Address] {
@@ -168,44 +167,48 @@ public final class Mailbox {
 
     /// Every message of a conversation, oldest first, each once.
     public func thread(_ given: String) throws -> [Delivery] {
-        guard let start = try findAnywhere(given) else { throw GasworksError(.notFound, "no message '\(given)'") }
+        let start = try findAnywhere(given)
         var byID: [String: Delivery] = [:]
         for box in try mailboxes() {
             for delivery in try deliveries(of: box) where delivery.message.thread == start.message.thread {
                 if byID[delivery.message.id] == nil { byID[delivery.message.id] = delivery }
             }
         }
-        // A reply always comes after what it answers, whatever the clocks say.
-        func depth(_ delivery: Delivery) -> Int {
-            var steps = 0
-            var current = delivery.message.inReplyTo
-            while let id = current, let parent = byID[id], steps < byID.count {
-                steps += 1
-                current = parent.message.inReplyTo
-            }
-            return steps
+        // Time order, except that a reply always comes after what it answers, whatever
+        // the clocks say: a message waits until its parent has been placed.
+        var pending = byID.values.sorted { ($0.message.time, $0.message.id) < ($1.message.time, $1.message.id) }
+        var placed: [Delivery] = []
+        var placedIDs = Set<String>()
+        while !pending.isEmpty {
+            let index =
+                pending.firstIndex { delivery in
+                    delivery.message.inReplyTo.map { placedIDs.contains($0) || byID[$0] == nil } ?? true
+                } ?? 0
+            let next = pending.remove(at: index)
+            placed.append(next)
+            placedIDs.insert(next.message.id)
         }
-        let depths = byID.mapValues(depth)
-        return byID.values.sorted {
-            ($0.message.time, depths[$0.message.id]!, $0.message.id) < (
-                $1.message.time, depths[$1.message.id]!, $1.message.id
-            )
-        }
+        return placed
     }
 
     // MARK: state
 
-    /// Appends one state event to each delivery's note (one notes commit for all of them).
-    public func record(_ event: DeliveryState.Event, on deliveries: [Delivery], by actor: String) throws {
+    /// Appends the state events to each delivery's note, all in one notes commit.
+    public func record(_ events: [DeliveryState.Event], on deliveries: [Delivery], by actor: String) throws {
         let states = try StateReader(repository: repository)
-        let edits = try deliveries.map { delivery -> NoteEdit in
+        var edits: [NoteEdit] = []
+        for delivery in deliveries {
             let count = try states.eventCount(of: delivery.commit)
-            let line = JSONValue.object([
-                "at": .string(now), "by": .string(actor), "event": .string(event.rawValue), "n": .int(Int64(count + 1)),
-            ]).compactText()
-            return .appendLine(delivery.commit, line)
+            for (offset, event) in events.enumerated() {
+                let line = JSONValue.object([
+                    "at": .string(now), "by": .string(actor), "event": .string(event.rawValue),
+                    "n": .int(Int64(count + offset + 1)),
+                ]).compactText()
+                edits.append(.appendLine(delivery.commit, line))
+            }
         }
-        try repository.editNotes(notesRef: Self.stateRef, edits, message: "mail: \(event.rawValue)")
+        let summary = events.map(\.rawValue).joined(separator: "+")
+        try repository.editNotes(notesRef: Self.stateRef, edits, message: "mail: \(summary)")
     }
 }
 

@@ -69,14 +69,16 @@ public struct Message: Sendable, Equatable {
     }
 
     /// The commit message: subject, body, then trailers, so `git log refs/gt/mail/<box>`
-    /// reads as the inbox.
-    var commitMessage: String {
+    /// reads as the inbox. `Gt-Mailbox` makes each delivery its own commit, so state notes
+    /// on one mailbox's copy never touch another's.
+    func commitMessage(for box: Address) -> String {
         var trailers = [
             "Gt-Message-Id: \(id)", "Gt-From: \(from)", "Gt-To: \(to.joined(separator: ", "))",
         ]
         if !cc.isEmpty { trailers.append("Gt-Cc: \(cc.joined(separator: ", "))") }
         trailers += ["Gt-Type: \(type)", "Gt-Priority: \(priority)", "Gt-Thread: \(thread)"]
         if let inReplyTo { trailers.append("In-Reply-To: \(inReplyTo)") }
+        trailers.append("Gt-Mailbox: \(box.value)")
         let subjectLine = subject.split(whereSeparator: \.isNewline).joined(separator: " ")
         let bodyText = body.isEmpty ? "" : body + (body.hasSuffix("\n") ? "" : "\n") + "\n"
         return subjectLine + "\n\n" + bodyText + trailers.joined(separator: "\n") + "\n"

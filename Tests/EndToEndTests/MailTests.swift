@@ -69,6 +69,28 @@ extension TemporaryRig {
                 == [true, true, true])
     }
 
+    @Test func eachMailboxKeepsItsOwnStateAndIdsResolveByBarePrefix() throws {
+        let rig = try TemporaryRig(tools: ["mail"])
+        let id = try rig.mail("send", "witness", "crew/ada", "--cc", "witness", "-s", "review", "-q")
+        #expect(try rig.mail("read", String(id.dropFirst(2).prefix(4)), "-b", "witness").contains("Subject: review"))
+        #expect(try rig.mail("count", "-b", "witness") == "0")
+        #expect(try rig.mail("count", "-b", "crew/ada") == "1")
+        _ = try rig.mail("archive", id, "-b", "crew/ada")
+        #expect(try rig.mail("inbox", "-b", "crew/ada", "-q").isEmpty)
+        _ = try rig.mail("unarchive", id, "-b", "crew/ada")
+        #expect(try rig.mail("inbox", "-b", "crew/ada", "-q") == id)
+        #expect(try rig.mail("inbox", "-b", "witness", "-n", "0", "-q").isEmpty)
+        let sent = try rig.mail("send", "witness", "--cc", "witness,mayor", "-s", "once")
+        #expect(sent.hasSuffix(" to witness, mayor"))
+        // ack reads and acknowledges in one notes commit.
+        let before = try rig.repository.gitOutput("rev-list", "--count", "refs/notes/gt/mail")
+        _ = try rig.mail("ack", id, "-b", "crew/ada", "--actor", "ada")
+        #expect(try rig.repository.gitOutput("rev-list", "--count", "refs/notes/gt/mail") == String(Int(before)! + 1))
+        #expect(try rig.mail("count", "-b", "crew/ada") == "0")
+        let ambiguous = try rig.git(["mail", "thread", "m-"])
+        #expect(ambiguous.status == 3 && ambiguous.stderr.hasPrefix("fatal: 'm-' is ambiguous"))
+    }
+
     @Test func listsGroupsAndCopies() throws {
         let rig = try TemporaryRig(tools: ["mail"])
         _ = try rig.repository.gitOutput("config", "--add", "gt.list.leads", "mayor")

@@ -17,7 +17,8 @@ struct GitMail: ParsableCommand {
             """,
         subcommands: [
             MailSend.self, MailInbox.self, MailRead.self, MailPeek.self, MailReply.self, MailThread.self,
-            MailAck.self, MailMarkUnread.self, MailArchive.self, MailSearch.self, MailCount.self, MailWait.self,
+            MailAck.self, MailMarkUnread.self, MailArchive.self, MailUnarchive.self, MailSearch.self, MailCount.self,
+            MailWait.self,
             MailWatch.self,
         ])
 }
@@ -34,6 +35,9 @@ struct MailOptions: ParsableArguments {
         let store = try Mailbox(repository: try common.openRepository())
         return (store, try Address(mailbox ?? Self.ownAddress()))
     }
+
+    /// Who state events are recorded as: --actor, else the mailbox's owner.
+    func recorder(_ box: Address) -> String { common.actor ?? box.value }
 
     /// The caller's own address: GT_MAILBOX, a polecat's or crew member's, or the overseer's.
     static func ownAddress() -> String {

@@ -90,7 +90,7 @@ struct MailRead: ParsableCommand {
             let (store, box) = try options.open()
             var found = try targets.resolve(store, box)
             let unread = found.filter { !$0.state.read }
-            if !unread.isEmpty { try store.record(.read, on: unread, by: box.value) }
+            if !unread.isEmpty { try store.record([.read], on: unread, by: options.recorder(box)) }
             for index in found.indices { found[index].state.read = true }
             MailOutput.emit(found, options.common, full: true)
         }
@@ -112,15 +112,21 @@ struct MailPeek: ParsableCommand {
     }
 }
 
-/// ack, mark-unread and archive: one state event on each named message.
-struct MailStateChange {
-    static func apply(_ event: DeliveryState.Event, verb: String, _ options: MailOptions, _ targets: MailIDArguments)
-        throws
-    {
+/// ack, mark-unread, archive and unarchive: state events on each named message, recorded
+/// in one notes commit.
+enum MailStateChange {
+    static func apply(
+        _ events: @escaping (Delivery) -> [DeliveryState.Event], verb: String, _ options: MailOptions,
+        _ targets: MailIDArguments
+    ) throws {
         try reportingErrors {
             let (store, box) = try options.open()
             let found = try targets.resolve(store, box)
-            try store.record(event, on: found, by: box.value)
+            for (group, deliveries) in Dictionary(grouping: found, by: { events($0).map(\.rawValue) })
+            where !group.isEmpty {
+                try store.record(
+                    group.compactMap(DeliveryState.Event.init(rawValue:)), on: deliveries, by: options.recorder(box))
+            }
             if options.common.json {
                 Console.out(JSONValue.array(found.map { .string($0.message.id) }).compactText() + "\n")
             } else if options.common.quiet {
@@ -139,12 +145,7 @@ struct MailAck: ParsableCommand {
     @OptionGroup var targets: MailIDArguments
 
     func run() throws {
-        try reportingErrors {
-            let (store, box) = try options.open()
-            let unread = try targets.resolve(store, box).filter { !$0.state.read }
-            if !unread.isEmpty { try store.record(.read, on: unread, by: box.value) }
-        }
-        try MailStateChange.apply(.ack, verb: "acknowledged", options, targets)
+        try MailStateChange.apply({ $0.state.read ? [.ack] : [.read, .ack] }, verb: "acknowledged", options, targets)
     }
 }
 
@@ -153,7 +154,7 @@ struct MailMarkUnread: ParsableCommand {
     @OptionGroup var options: MailOptions
     @OptionGroup var targets: MailIDArguments
 
-    func run() throws { try MailStateChange.apply(.unread, verb: "marked unread", options, targets) }
+    func run() throws { try MailStateChange.apply({ _ in [.unread] }, verb: "marked unread", options, targets) }
 }
 
 struct MailArchive: ParsableCommand {
@@ -162,7 +163,16 @@ struct MailArchive: ParsableCommand {
     @OptionGroup var options: MailOptions
     @OptionGroup var targets: MailIDArguments
 
-    func run() throws { try MailStateChange.apply(.archive, verb: "archived", options, targets) }
+    func run() throws { try MailStateChange.apply({ _ in [.archive] }, verb: "archived", options, targets) }
+}
+
+struct MailUnarchive: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unarchive", abstract: "Bring archived messages back to the inbox.")
+    @OptionGroup var options: MailOptions
+    @OptionGroup var targets: MailIDArguments
+
+    func run() throws { try MailStateChange.apply({ _ in [.unarchive] }, verb: "unarchived", options, targets) }
 }
 
 struct MailReply: ParsableCommand {
