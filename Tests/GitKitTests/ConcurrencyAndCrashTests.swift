@@ -30,6 +30,7 @@ import Testing
 
     @Test func aWriterKilledMidUpdateLeavesFsckCleanAndEveryRefReadable() throws {
         let repo = try TemporaryRepository()
+        func written() throws -> Int { Int(try repo.gitOutput("rev-list", "--count", "--glob=refs/gt/churn/*")) ?? 0 }
         var writtenBefore = 0
         for round in 0..<6 {
             let process = Process()
@@ -40,14 +41,20 @@ import Testing
             process.standardOutput = output
             try process.run()
             _ = output.fileHandleForReading.availableData  // "ready"
-            usleep(UInt32(40_000 + round * 37_000))
+            // Kill only once the writer is writing (however loaded the machine is), at a
+            // different moment of its loop each round.
+            var polls = 0
+            while try written() <= writtenBefore, polls < 3_000 {
+                polls += 1
+                usleep(10_000)
+            }
+            usleep(UInt32(round * 7_919 % 40_000))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             #expect(process.terminationReason == .uncaughtSignal)
-            // The writer was really writing when it died.
-            let written = Int(try repo.gitOutput("rev-list", "--count", "--glob=refs/gt/churn/*")) ?? 0
-            #expect(written > writtenBefore)
-            writtenBefore = written
+            let now = try written()
+            #expect(now > writtenBefore)
+            writtenBefore = now
 
             let fsck = try repo.git("fsck", "--strict", "--no-dangling")
             #expect(fsck.status == 0, "fsck after kill \(round): \(fsck.stderr)")
@@ -67,6 +74,7 @@ import Testing
             }
             try opened.appendNoteLine("{\"after\":\(round)}", on: marker, notesRef: "refs/notes/gt/churn")
             #expect(try opened.note(on: marker, notesRef: "refs/notes/gt/churn") == "{\"after\":\(round)}\n")
+            writtenBefore = try written()
         }
     }
 
