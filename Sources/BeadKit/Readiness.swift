@@ -58,6 +58,11 @@ public struct Readiness {
         for blocker in openBlockers(of: summary) {
             reasons.append("blocked by \(blocker) (\(beads[blocker]?.status ?? "?"))")
         }
+        // A parent is done when its children are: it is not work to claim while they are open.
+        let openChildren = (children[summary.id] ?? []).filter { beads[$0]?.status != BeadStatus.closed.rawValue }
+        if !openChildren.isEmpty {
+            reasons.append("has open children: \(openChildren.sorted().joined(separator: ", "))")
+        }
         var seen: Set<String> = [summary.id]
         var ancestor = summary.parent
         while let id = ancestor, !seen.contains(id), let parent = beads[id] {
