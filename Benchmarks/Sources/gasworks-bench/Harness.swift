@@ -43,9 +43,14 @@ struct Figure {
     var baseline: Side
     /// The figure passes when median(ours) / median(baseline) is at most this.
     var target: Double? = nil
+    /// The figure passes when median(ours) is at most this many seconds (with `target`: both must hold).
+    var targetSeconds: Double? = nil
     /// Both sides must leave identical fingerprints (the same object and ref ids), which
     /// proves they did the same work.
     var sameOutput: Bool = false
+    /// Measured repetitions per side when `--repetitions` does not say: more for figures of a
+    /// few milliseconds, whose single runs scatter, fewer for slow ones.
+    var repetitions: Int? = nil
 }
 
 /// The state of one repetition of one side, handed to `Side.body`.
@@ -58,6 +63,9 @@ final class Trial {
     /// What the repetition produced (for example a digest of every ref it wrote).
     /// Repetitions of a figure must agree on it, so a run that silently did nothing shows up.
     var fingerprint: String?
+    /// A fact about the result worth printing beside the timing (how refs ended up stored,
+    /// say); repetitions must agree on it too.
+    var observation: String?
     /// Named parts of the timed work, in the order first seen, for the "where the time goes" notes.
     private(set) var sections: [(name: String, seconds: Double)] = []
     private var timing = false
@@ -140,13 +148,16 @@ final class Trial {
 struct SideSamples {
     var seconds: [Double] = []
     var fingerprints: Set<String> = []
+    var observations: Set<String> = []
     var sections: [(name: String, seconds: [Double])] = []
 }
 
 /// Runs figures, interleaving repetitions of ours and the baseline so that drift in the
 /// machine's speed hits both sides alike.
 struct Runner {
-    var repetitions: Int
+    /// Measured repetitions of every figure when given (`--repetitions`); else each figure's own.
+    var repetitions: Int?
+    var defaultRepetitions = 5
     var warmups: Int
     var root: String
     var log: (String) -> Void
@@ -170,11 +181,15 @@ struct Runner {
                 groups.append([index])
             }
         }
-        for repetition in -warmups..<repetitions {
-            for group in groups {
+        // A group's figures share baseline runs, so they are repeated alike: as often as the most.
+        let counts = groups.map { group in
+            repetitions ?? group.map { figures[$0].repetitions ?? defaultRepetitions }.max()!
+        }
+        for repetition in -warmups..<(counts.max() ?? 0) {
+            for (group, count) in zip(groups, counts) where repetition < count {
                 let live = group.filter { outcomes[$0].error == nil }
                 guard let first = live.first else { continue }
-                let tag = repetition < 0 ? "warm-up" : "\(repetition + 1)/\(repetitions)"
+                let tag = repetition < 0 ? "warm-up" : "\(repetition + 1)/\(count)"
                 do {
                     let trial = try runTrial(outcomes[first].figure.baseline, repetition)
                     log("  [\(tag)] baseline \(outcomes[first].figure.baseline.label): \(describe(trial))")
@@ -212,6 +227,7 @@ struct Runner {
     private func record(_ trial: Trial, into samples: inout SideSamples) {
         samples.seconds.append(trial.seconds!)
         if let fingerprint = trial.fingerprint { samples.fingerprints.insert(fingerprint) }
+        if let observation = trial.observation { samples.observations.insert(observation) }
         for (name, seconds) in trial.sections {
             if let index = samples.sections.firstIndex(where: { $0.name == name }) {
                 samples.sections[index].seconds.append(seconds)
@@ -225,6 +241,10 @@ struct Runner {
         if outcome.ours.fingerprints.count > 1 { return "ours produced different results across repetitions" }
         if outcome.baseline.fingerprints.count > 1 {
             return "the baseline produced different results across repetitions"
+        }
+        for (side, samples) in [("ours", outcome.ours), ("the baseline", outcome.baseline)]
+        where samples.observations.count > 1 {
+            return "\(side) observed different results across repetitions: \(samples.observations.sorted())"
         }
         if outcome.figure.sameOutput && (outcome.ours.fingerprints.isEmpty || outcome.baseline.fingerprints.isEmpty) {
             return "a side of a same-output figure set no fingerprint to compare"

@@ -22,11 +22,14 @@ struct ChildResult {
 /// which would swamp any whole-process figure.
 enum Spawn {
     /// Runs `argv` (searched on PATH) in `directory`, with stdin read from the file
-    /// `stdinPath` (or /dev/null), and returns its status and output.
+    /// `stdinPath` (or /dev/null) and `environment` added to this process's environment,
+    /// and returns its status and output.
     ///
     /// Input and output go through files rather than pipes: a timed child then never waits
     /// on the harness, and nothing can deadlock on a full pipe.
-    static func run(_ argv: [String], in directory: String? = nil, stdinPath: String? = nil) throws -> ChildResult {
+    static func run(
+        _ argv: [String], in directory: String? = nil, stdinPath: String? = nil, environment: [String: String] = [:]
+    ) throws -> ChildResult {
         let outPath = try scratchFile("out")
         let errPath = try scratchFile("err")
         defer {
@@ -44,6 +47,22 @@ enum Spawn {
         defer {
             for argument in cArgs { free(argument) }
         }
+        // Built before the spawn so that a timed child costs the same with or without extra variables.
+        var cEnvironment: [UnsafeMutablePointer<CChar>?] = []
+        if !environment.isEmpty {
+            var index = 0
+            while let entry = environ[index] {
+                let text = String(cString: entry)
+                let name = String(text.prefix { $0 != "=" })
+                if environment[name] == nil { cEnvironment.append(strdup(entry)) }
+                index += 1
+            }
+            for (name, value) in environment { cEnvironment.append(strdup(name + "=" + value)) }
+            cEnvironment.append(nil)
+        }
+        defer {
+            for entry in cEnvironment { free(entry) }
+        }
         var pid = pid_t()
         // posix_spawn_file_actions_addchdir_np is not visible to Swift; the harness is
         // single-threaded, so changing its own directory around the spawn is safe.
@@ -51,7 +70,11 @@ enum Spawn {
         defer { close(previous) }
         if let directory, chdir(directory) != 0 { throw BenchError("cannot enter \(directory)") }
         let rc = cArgs.withUnsafeBufferPointer { args in
-            posix_spawnp(&pid, argv[0], &actions, nil, args.baseAddress!, environ)
+            cEnvironment.withUnsafeBufferPointer { env in
+                posix_spawnp(
+                    &pid, argv[0], &actions, nil, args.baseAddress!,
+                    env.isEmpty ? UnsafePointer(environ) : env.baseAddress!)
+            }
         }
         if directory != nil { _ = fchdir(previous) }
         guard rc == 0 else { throw BenchError("cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
@@ -66,8 +89,10 @@ enum Spawn {
 
     /// Runs `argv` and returns its stdout, throwing with its stderr when it exits non-zero.
     @discardableResult
-    static func output(_ argv: [String], in directory: String? = nil, stdinPath: String? = nil) throws -> String {
-        let result = try run(argv, in: directory, stdinPath: stdinPath)
+    static func output(
+        _ argv: [String], in directory: String? = nil, stdinPath: String? = nil, environment: [String: String] = [:]
+    ) throws -> String {
+        let result = try run(argv, in: directory, stdinPath: stdinPath, environment: environment)
         guard result.status == 0 else {
             throw BenchError("`\(argv.joined(separator: " "))` exited \(result.status): \(result.stderr)")
         }

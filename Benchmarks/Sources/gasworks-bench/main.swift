@@ -12,12 +12,14 @@ final class Fixtures {
     init(directory: String) { self.directory = directory }
     private(set) lazy var beads = BeadFixture(directory: directory)
     private(set) lazy var notes = NotesFixture(directory: directory)
+    private(set) lazy var rigs = RigFixture(directory: directory)
 }
 
 /// Every figure, in the order BENCHMARKS.md lists them. Add a figure by appending here.
 func registry(_ fixtures: Fixtures) -> [Figure] {
     beadWriteFigures { fixtures.beads }
         + notesFigures { fixtures.notes }
+        + beadCommandFigures { fixtures.rigs }
 }
 
 let usage = """
@@ -27,13 +29,15 @@ let usage = """
     prints a table, stores the results and rewrites the markdown report.
 
       --list               print the figure names and exit
-      --repetitions N      measured repetitions per side (default 5)
+      --repetitions N      measured repetitions per side for every figure (default: the
+                           figure's own, 5 unless it says otherwise)
       --warmups N          discarded repetitions per side before them (default 1)
       --results PATH       results store (default Benchmarks/results.json)
       --markdown PATH      report to rewrite (default BENCHMARKS.md)
       --directory PATH     where trial repositories are made (default /dev/shm when it is a
                            tmpfs, else /tmp)
       --dry-run            measure and print, but write neither file
+      --render             measure nothing: rewrite the markdown report from the results store
       --swift TEXT         toolchain description for the report (default: `swift --version`)
 
     """
@@ -49,11 +53,12 @@ func log(_ message: String) {
 
 struct Options {
     var list = false
-    var repetitions = 5
+    var repetitions: Int?
     var warmups = 1
     var results = "Benchmarks/results.json"
     var markdown = "BENCHMARKS.md"
     var dryRun = false
+    var render = false
     var directory: String?
     var swift: String?
     var filters: [String] = []
@@ -76,6 +81,7 @@ struct Options {
             case "--results": results = value(argument)
             case "--markdown": markdown = value(argument)
             case "--dry-run": dryRun = true
+            case "--render": render = true
             case "--directory": directory = value(argument)
             case "--swift": swift = value(argument)
             case "-h", "--help":
@@ -96,6 +102,8 @@ func pinEnvironment(home: String) {
         "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
         "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT",
         "XDG_CONFIG_HOME", "GIT_TRACE", "GIT_TRACE2", "GIT_TRACE2_EVENT", "GIT_TRACE2_PERF",
+        // git bead's actor: fixed by the pinned identity below, so bead ids and commits repeat.
+        "GT_ACTOR", "GT_POLECAT",
     ] {
         unsetenv(name)
     }
@@ -155,6 +163,17 @@ func describeMachine(swift: String?, storage: String) -> Machine {
 }
 
 let options = Options(Array(CommandLine.arguments.dropFirst()))
+if options.render {
+    do {
+        let file = try ResultsFile.load(options.results)
+        try Report.markdown(file, warmups: options.warmups).write(
+            toFile: options.markdown, atomically: true, encoding: .utf8)
+        log("wrote \(options.markdown) from \(options.results)")
+        exit(0)
+    } catch {
+        fail("cannot render: \(error)")
+    }
+}
 let parent = options.directory ?? defaultDirectory()
 var rootTemplate = Array((parent + "/gasworks-bench-XXXXXX").utf8CString)
 guard mkdtemp(&rootTemplate) != nil else { fail("cannot create a directory under \(parent)") }
@@ -168,12 +187,28 @@ atexit {
 }
 for sub in ["home", "fixtures", "trials", "io"] { mkdir(root + "/" + sub, 0o755) }
 Spawn.scratchDirectory = root + "/io"
-let machine = describeMachine(swift: options.swift, storage: "\(fileSystem(root)) (\(parent))")
+var machine = describeMachine(swift: options.swift, storage: "\(fileSystem(root)) (\(parent))")
+
+/// The 1-minute load average.
+func loadAverage() -> String {
+    String(((try? readFile("/proc/loadavg")) ?? "?").prefix { $0 != " " })
+}
+let loadBefore = loadAverage()
+if let load = Double(loadBefore), load > Double(max(machine.cores, 1)) / 2 {
+    log(
+        "gasworks-bench: warning: load average \(loadBefore) on \(machine.cores) cores; other processes will slow the figures"
+    )
+}
 pinEnvironment(home: root + "/home")
 
 let fixtures = Fixtures(directory: root + "/fixtures")
 let figures = registry(fixtures)
 precondition(Set(figures.map(\.name)).count == figures.count, "figure names must be unique")
+// So that `scripts/bench <name>` runs exactly that figure, as BENCHMARKS.md tells.
+for figure in figures {
+    let others = figures.filter { $0.name != figure.name && $0.name.contains(figure.name) }.map(\.name)
+    precondition(others.isEmpty, "figure name \(figure.name) is part of \(others)")
+}
 if options.list {
     for figure in figures { print("\(figure.name)\t\(figure.title)") }
     exit(0)
@@ -183,9 +218,16 @@ let selected =
     ? figures : figures.filter { figure in options.filters.contains { figure.name.contains($0) } }
 if selected.isEmpty { fail("no figure matches \(options.filters.joined(separator: " ")); see --list") }
 
-log("gasworks-bench: \(selected.count) figure(s), \(options.repetitions) repetitions + \(options.warmups) warm-up")
+log(
+    "gasworks-bench: \(selected.count) figure(s), "
+        + (options.repetitions.map { "\($0) repetitions" } ?? "each figure's repetitions")
+        + " + \(options.warmups) warm-up")
 let runner = Runner(repetitions: options.repetitions, warmups: options.warmups, root: root + "/trials", log: log)
 let outcomes = runner.run(selected)
+machine.load = "\(loadBefore) / \(loadAverage())"
+errno = 0
+let niceness = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+if errno == 0 && niceness != 0 { machine.load! += " (the harness ran at nice \(niceness))" }
 let date = ISO8601DateFormatter().string(from: Date())
 var fresh: [FigureResult] = []
 var failures: [String] = []
@@ -200,7 +242,7 @@ for outcome in outcomes {
         FigureResult(
             name: outcome.figure.name, title: outcome.figure.title, measures: outcome.figure.measures,
             ours: ours, baseline: baseline, ratio: ours.median / baseline.median, target: outcome.figure.target,
-            date: date, machine: machine))
+            targetSeconds: outcome.figure.targetSeconds, date: date, machine: machine))
 }
 print(Report.table(fresh), terminator: "")
 if !failures.isEmpty {
