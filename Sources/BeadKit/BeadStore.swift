@@ -124,7 +124,7 @@ public final class BeadStore {
             let commit = try commitState(
                 bead, parents: [], message: Self.message(op: "create", bead: bead, lines: [], actor: actor))
             do {
-                try repository.withRetry(touching: [Self.refName(bead.id)]) {
+                try repository.withRetry(touching: [Self.refName(bead.id)], onlyLocks: true) {
                     try repository.setReference(
                         Self.refName(bead.id), to: commit, expecting: nil, message: "bead: create")
                 }
@@ -163,7 +163,7 @@ public final class BeadStore {
             }
             let references = zip(beads, commits).map { Reference(name: Self.refName($0.id), target: $1) }
             do {
-                try repository.withRetry(touching: references.map(\.name)) {
+                try repository.withRetry(touching: references.map(\.name), onlyLocks: true) {
                     try repository.createReferencesPacked(references)
                 }
                 return zip(beads, commits).map { StoredBead(bead: $0, commit: $1) }

@@ -124,11 +124,15 @@ extension Repository {
 
 extension Repository {
     /// Runs `attempt` under `policy`, clearing stale lock files of the `touching` refs
-    /// when a lock is met. Use it around `updateReferences` transactions.
-    public func withRetry<T>(touching names: [String], policy: RetryPolicy = .standard, _ attempt: () throws -> T)
-        throws -> T
-    {
-        try policy.run(onLocked: { clearStaleLocks(of: names, olderThan: policy.staleLockSeconds) }, attempt)
+    /// when a lock is met. Use it around `updateReferences` transactions. With
+    /// `onlyLocks`, any other conflict (`.exists` for a name that is taken) is thrown at
+    /// once for the caller to answer, rather than retried.
+    public func withRetry<T>(
+        touching names: [String], policy: RetryPolicy = .standard, onlyLocks: Bool = false, _ attempt: () throws -> T
+    ) throws -> T {
+        try policy.run(
+            retrying: { onlyLocks ? $0.code == .locked : $0.isRetryableConflict },
+            onLocked: { clearStaleLocks(of: names, olderThan: policy.staleLockSeconds) }, attempt)
     }
 
     /// Removes `<ref>.lock` and `packed-refs.lock` files older than `seconds`.
@@ -166,13 +170,16 @@ public struct RetryPolicy: Sendable {
 
     /// Runs `attempt` until it returns or fails with something other than a conflict;
     /// `onLocked` runs before the retry that follows a `.locked` failure.
-    public func run<T>(onLocked: () -> Void = {}, _ attempt: () throws -> T) throws -> T {
+    public func run<T>(
+        retrying shouldRetry: (GitError) -> Bool = { $0.isRetryableConflict }, onLocked: () -> Void = {},
+        _ attempt: () throws -> T
+    ) throws -> T {
         let start = MonotonicClock.seconds()
         var tries = 0
         while true {
             do {
                 return try attempt()
-            } catch let error as GitError where error.isRetryableConflict {
+            } catch let error as GitError where shouldRetry(error) {
                 tries += 1
                 if error.code == .locked { onLocked() }
                 if MonotonicClock.seconds() - start > deadlineSeconds {

@@ -184,6 +184,20 @@ import Testing
         #expect(try rig.bead("list", "-t", "spike", "-q").count > 0)
     }
 
+    @Test func aTakenIdMovesOnToTheNextCandidateAtOnce() throws {
+        let rig = try TemporaryRig()
+        // Same title, actor and pinned time: the same first candidate id every time.
+        let first = try rig.bead("create", "Same", "-q")
+        let second = try rig.bead("create", "Same", "-q")
+        #expect(first != second)
+        let batch = try rig.bead("create", "--stdin", "-q", input: "Same\nSame\n").split(separator: "\n").map(
+            String.init)
+        #expect(Set(batch + [first, second]).count == 4)
+        let again = try rig.bead("create", "--stdin", "-q", input: "Same\nSame\n").split(separator: "\n").map(
+            String.init)
+        #expect(Set(batch + again + [first, second]).count == 6)
+    }
+
     @Test func anyUniquePrefixIsAcceptedAndIdsGrowWithTheRig() throws {
         let rig = try TemporaryRig()
         let input = (1...150).map { "bead \($0)" }.joined(separator: "\n")
