@@ -18,7 +18,9 @@ let package = Package(
             pkgConfig: "libgit2",
             providers: [.apt(["libgit2-dev"])]
         ),
-        .target(name: "GitKit", dependencies: ["CLibgit2"]),
+        // Replaces the CA-bundle loading libgit2 does at start-up (see startup.c).
+        .target(name: "CLibgit2Startup"),
+        .target(name: "GitKit", dependencies: ["CLibgit2", "CLibgit2Startup"]),
         .target(name: "BeadKit", dependencies: ["GitKit"]),
         .target(name: "MailKit", dependencies: ["GitKit", "BeadKit"]),
         .executableTarget(

@@ -1,7 +1,12 @@
 import CLibgit2
+import CLibgit2Startup
 
 /// Initializes libgit2 once per process, with the options every Gasworks process wants.
-enum Libgit2 {
+public enum Libgit2 {
+    /// How many times libgit2 asked to load CA certificates (answered with nothing).
+    /// Reading it also keeps the replacement loaders linked into every executable.
+    public static var caBundleRequests: Int { Int(gw_ca_bundle_requests()) }
+
     static let ready: Void = {
         git_libgit2_init()
         // Objects GitKit writes are built from ids it just wrote or read; libgit2's extra

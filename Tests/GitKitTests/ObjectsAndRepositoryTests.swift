@@ -133,3 +133,13 @@ import Testing
                 == chain.reversed().map(\.hex))
     }
 }
+
+@Suite struct StartupTests {
+    /// libgit2's start-up asks for the CA bundle and gets the no-op loaders: if that
+    /// replacement stopped taking effect, every command would again parse ~140 certificates.
+    @Test func libgit2StartupLoadsNoCABundle() throws {
+        let repo = try TemporaryRepository()
+        _ = try Repository.open(repo.path)
+        #expect(Libgit2.caBundleRequests > 0)
+    }
+}
