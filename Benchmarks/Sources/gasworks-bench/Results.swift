@@ -224,8 +224,8 @@ enum Report {
             - The environment is pinned (`GIT_CONFIG_NOSYSTEM=1`, an empty `HOME`, fixed identity and
               dates), so both sides of a figure write byte-identical objects: the harness checks that
               their ref listings or commit ids agree, that each repetition produced the full result
-              (for `git bead` reads: exactly the ids the harness computes from the generated data),
-              and runs `git fsck --strict` once per side of a writing figure.
+              (for `git bead` and `git mail` reads: exactly the ids the harness computes from the
+              generated data), and runs `git fsck --strict` once per side of a writing figure.
 
             """
         if let machine = latest?.machine, let date = latest?.date {

@@ -13,6 +13,7 @@ final class Fixtures {
     private(set) lazy var beads = BeadFixture(directory: directory)
     private(set) lazy var notes = NotesFixture(directory: directory)
     private(set) lazy var rigs = RigFixture(directory: directory)
+    private(set) lazy var mail = MailFixture(directory: directory)
 }
 
 /// Every figure, in the order BENCHMARKS.md lists them. Add a figure by appending here.
@@ -20,6 +21,7 @@ func registry(_ fixtures: Fixtures) -> [Figure] {
     beadWriteFigures { fixtures.beads }
         + notesFigures { fixtures.notes }
         + beadCommandFigures { fixtures.rigs }
+        + mailFigures { fixtures.mail }
 }
 
 let usage = """
@@ -104,6 +106,8 @@ func pinEnvironment(home: String) {
         "XDG_CONFIG_HOME", "GIT_TRACE", "GIT_TRACE2", "GIT_TRACE2_EVENT", "GIT_TRACE2_PERF",
         // git bead's actor: fixed by the pinned identity below, so bead ids and commits repeat.
         "GT_ACTOR", "GT_POLECAT",
+        // git mail's own mailbox (the sender of `mail send`): the default, overseer.
+        "GT_MAILBOX", "GT_CREW",
     ] {
         unsetenv(name)
     }
