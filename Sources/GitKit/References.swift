@@ -36,9 +36,11 @@ extension Repository {
     }
 
     /// Every reference whose name starts with `prefix` (for example `refs/gt/beads/`), sorted by name.
-    public func references(withPrefix prefix: String) throws -> [Reference] {
+    /// With `sorted: false` the order is libgit2's (loose, then packed), which spares
+    /// sorting 10,000 names when the caller builds a dictionary anyway.
+    public func references(withPrefix prefix: String, sorted: Bool = true) throws -> [Reference] {
         // libgit2's glob `*` crosses `/`, which is exactly a prefix match.
-        try iterateReferences(glob: prefix + "*").filter { $0.name.hasPrefix(prefix) }
+        try iterateReferences(glob: prefix + "*", sorted: sorted).filter { $0.name.hasPrefix(prefix) }
     }
 
     /// References matching a git-style glob, where `*` and `?` never cross a `/`
@@ -47,7 +49,7 @@ extension Repository {
         try iterateReferences(glob: glob).filter { fnmatch(glob, $0.name, FNM_PATHNAME) == 0 }
     }
 
-    private func iterateReferences(glob: String) throws -> [Reference] {
+    private func iterateReferences(glob: String, sorted: Bool = true) throws -> [Reference] {
         var iterator: OpaquePointer?
         try check(git_reference_iterator_glob_new(&iterator, pointer, glob), "git_reference_iterator_glob_new")
         defer { git_reference_iterator_free(iterator) }
@@ -65,7 +67,7 @@ extension Repository {
                 found.append(Reference(name: name, target: target))
             }
         }
-        return found.sorted { $0.name < $1.name }
+        return sorted ? found.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) } : found
     }
 
     /// Points `name` at `target` only if it currently points at `expected`
