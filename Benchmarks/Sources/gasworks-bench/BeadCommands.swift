@@ -484,21 +484,21 @@ func beadCommandFigures(_ rigs: @escaping () -> RigFixture) -> [Figure] {
     figures.append(
         Figure(
             name: "floor-bead-list-no-ca-bundle",
-            title: "Process floor without libgit2 parsing the CA bundle",
+            title: "Process floor with mbedtls's CA loaders preloaded as no-ops",
             measures: "`floor-bead-list-empty-repo` again, with a stub preloaded (LD_PRELOAD, built by the "
-                + "harness with the system C compiler) that makes mbedtls_x509_crt_parse_file return at once: "
-                + "libgit2 1.5 built with mbedtls parses every certificate of /etc/ssl/certs/ca-certificates.crt "
-                + "inside git_libgit2_init(), in every process, although no git bead command uses the network. "
-                + "The difference between the two rows is what that parsing costs. Each repetition first checks, "
-                + "untimed, that the stub is reached.",
-            ours: Side("`gasworks bead list -q`, empty repository, CA-bundle parsing stubbed out", .wholeProcess) {
+                + "harness with the system C compiler) whose mbedtls_x509_crt_parse_file/_path return at once. "
+                + "libgit2 1.5 built with mbedtls parses every certificate of the system CA bundle inside "
+                + "git_libgit2_init(); the gasworks executable now defines those two loaders itself as no-ops, "
+                + "so the preloaded stub must never be reached and this row must equal the one above. Each "
+                + "repetition first checks, untimed, that the stub is NOT reached.",
+            ours: Side("`gasworks bead list -q`, empty repository, stub preloaded", .wholeProcess) {
                 trial in
                 let fixture = rigs()
                 let probe = try trial.initRepository("probe")
                 try trial.expect(
-                    try fixture.reachesCABundle(
-                        [try fixture.gasworks(), "bead", "list", "-q"], in: probe, trial: trial),
-                    "the preloaded stub was not called: libgit2 no longer parses the CA bundle this way")
+                    !(try fixture.reachesCABundle(
+                        [try fixture.gasworks(), "bead", "list", "-q"], in: probe, trial: trial)),
+                    "libgit2 called the preloaded CA loader: the executable's own no-op loaders are not in effect")
                 _ = try emptyList(trial, ["LD_PRELOAD": try fixture.caBundleStub()])
             },
             baseline: gitFloor, repetitions: 21))

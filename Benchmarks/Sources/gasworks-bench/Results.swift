@@ -330,7 +330,8 @@ extension Report {
                     + "runtime, ArgumentParser (here printing help)", help.ours.median, "`floor-bead-list-help`"
             ),
             (
-                "libgit2 parsing the CA bundle inside git_libgit2_init()", empty.ours.median - noCA.ours.median,
+                "libgit2 parsing the CA bundle inside git_libgit2_init() (now answered by the executable's "
+                    + "no-op loaders, so about zero)", empty.ours.median - noCA.ours.median,
                 "`floor-bead-list-empty-repo` − `floor-bead-list-no-ca-bundle`"
             ),
             (
