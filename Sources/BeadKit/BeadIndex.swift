@@ -187,7 +187,8 @@ public struct BeadIndex: Sendable {
         }
         var jsonEnd = line.upperBound
         if jsonEnd > start, bytes[jsonEnd - 1] == UInt8(ascii: "\r") { jsonEnd -= 1 }
-        guard fields.count == 13, start <= jsonEnd, let commit = OID(hex: fields[1]), let priority = Int(fields[3]) else {
+        guard fields.count == 13, start <= jsonEnd, let commit = OID(hex: fields[1]), let priority = Int(fields[3])
+        else {
             return nil
         }
         let separator = Character("\u{1F}")

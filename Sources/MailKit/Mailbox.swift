@@ -39,6 +39,8 @@ public final class Mailbox {
     public let repository: Repository
     public let now: String
     private let signature: Signature
+    /// Open inotify watches by ref name (see `waitForNew`).
+    var watchers: [String: RefWatcher] = [:]
 
     public init(repository: Repository) throws {
         self.repository = repository

@@ -12,8 +12,13 @@ extension Mailbox {
     /// It sleeps in `poll` on inotify watches of the directory holding the mailbox's loose
     /// ref and of `packed-refs`, so it uses no CPU until a ref is renamed into place, and
     /// wakes as soon as another process sends.
+    ///
+    /// The watch stays open for the life of this `Mailbox`: `watch` reuses it between
+    /// messages, and closing an inotify handle (the kernel's fsnotify clean-up, up to ~16 ms
+    /// here) then happens after the caller has printed what arrived, not before.
     public func waitForNew(in box: Address, since: OID?, timeout: Double?) throws -> [Delivery] {
-        let watcher = try RefWatcher(repository: repository, refName: box.refName)
+        let watcher = try watchers[box.refName] ?? RefWatcher(repository: repository, refName: box.refName)
+        watchers[box.refName] = watcher
         let deadline = timeout.map { MonotonicClock.seconds() + $0 }
         while true {
             if let current = try repository.referenceTarget(box.refName), current != since {
