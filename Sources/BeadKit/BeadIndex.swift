@@ -205,8 +205,6 @@ public struct BeadIndex: Sendable {
             json: CachedText(file, start..<jsonEnd))
     }
 
-    fileprivate static func unescapeText(_ text: Substring) -> String { unescape(text) }
-
     private static func escape(_ text: String) -> String {
         guard text.contains(where: { $0 == "\t" || $0 == "\n" || $0 == "\\" || $0 == "\r" }) else { return text }
         var out = ""
@@ -222,7 +220,7 @@ public struct BeadIndex: Sendable {
         return out
     }
 
-    private static func unescape(_ text: Substring) -> String {
+    fileprivate static func unescape(_ text: Substring) -> String {
         guard text.contains("\\") else { return String(text) }
         var out = ""
         var escaping = false
@@ -300,6 +298,6 @@ struct CachedText: Sendable {
         if let string { return string }
         guard let file else { return "" }
         let raw = String(decoding: file.bytes[range], as: UTF8.self)
-        return raw.contains("\\") ? BeadIndex.unescapeText(raw[...]) : raw
+        return raw.contains("\\") ? BeadIndex.unescape(raw[...]) : raw
     }
 }

@@ -125,13 +125,16 @@ public final class Mailbox {
     }
 
     func delivery(_ commit: OID, in box: Address, states: StateReader) throws -> Delivery {
-        let tree = try repository.commit(commit).tree
-        guard let entry = try repository.treeEntry(tree, path: Self.fileName),
+        try delivery(try repository.commit(commit), in: box, states: states)
+    }
+
+    private func delivery(_ commit: Commit, in box: Address, states: StateReader) throws -> Delivery {
+        guard let entry = try repository.treeEntry(commit.tree, path: Self.fileName),
             let json = try? JSONValue.parse(try repository.readBlobText(entry.id))
-        else { throw GasworksError(.badData, "corrupt message in \(box.refName) at \(commit.hex.prefix(12))") }
+        else { throw GasworksError(.badData, "corrupt message in \(box.refName) at \(commit.id.hex.prefix(12))") }
         return Delivery(
-            message: try Message(json: json, source: box.refName), mailbox: box, commit: commit,
-            state: try states.state(of: commit))
+            message: try Message(json: json, source: box.refName), mailbox: box, commit: commit.id,
+            state: try states.state(of: commit.id))
     }
 
     /// The delivery of message `given` (an id or unique prefix, with or without `m-`) in `box`.
@@ -144,11 +147,27 @@ public final class Mailbox {
         try unique(given, try matches(given, in: try mailboxes()), place: "")
     }
 
+    /// Deliveries whose id starts with `given`. The commit's `Gt-Message-Id` trailer picks
+    /// the candidates, so only they have their message blob and state note read; each
+    /// candidate is then confirmed against the id in its `message.json`.
     private func matches(_ given: String, in boxes: [Address]) throws -> [Delivery] {
         guard !given.isEmpty else { return [] }
-        return try boxes.flatMap { box in
-            try deliveries(of: box).filter { $0.message.id.hasPrefix(given) || $0.message.id.hasPrefix("m-" + given) }
+        func isMatch(_ id: Substring) -> Bool { id.hasPrefix(given) || id.hasPrefix("m-" + given) }
+        var found: [Delivery] = []
+        for box in boxes {
+            guard let tip = try repository.referenceTarget(box.refName) else { continue }
+            let states = try StateReader(repository: repository)
+            try repository.walk(from: [tip]) { id in
+                let commit = try repository.commit(id)
+                let trailer = commit.message.split(separator: "\n").last { $0.hasPrefix("Gt-Message-Id: ") }
+                if trailer.map({ isMatch($0.dropFirst("Gt-Message-Id: ".count)) }) ?? true {
+                    let delivery = try delivery(commit, in: box, states: states)
+                    if isMatch(Substring(delivery.message.id)) { found.append(delivery) }
+                }
+                return true
+            }
         }
+        return found
     }
 
     private func unique(_ given: String, _ matches: [Delivery], place: String) throws -> Delivery {
@@ -195,13 +214,22 @@ public final class Mailbox {
 
     // MARK: state
 
-    /// Appends the state events to each delivery's note, all in one notes commit.
+    /// Appends the same state events to each delivery's note, all in one notes commit.
     public func record(_ events: [DeliveryState.Event], on deliveries: [Delivery], by actor: String) throws {
+        try record({ _ in events }, on: deliveries, by: actor)
+    }
+
+    /// Appends each delivery's own events (none is fine) to its note, all in one notes commit.
+    public func record(
+        _ events: (Delivery) -> [DeliveryState.Event], on deliveries: [Delivery], by actor: String
+    ) throws {
         let states = try StateReader(repository: repository)
         var edits: [NoteEdit] = []
+        var recorded: [String] = []
         for delivery in deliveries {
             let count = try states.eventCount(of: delivery.commit)
-            for (offset, event) in events.enumerated() {
+            for (offset, event) in events(delivery).enumerated() {
+                if !recorded.contains(event.rawValue) { recorded.append(event.rawValue) }
                 let line = JSONValue.object([
                     "at": .string(now), "by": .string(actor), "event": .string(event.rawValue),
                     "n": .int(Int64(count + offset + 1)),
@@ -209,8 +237,7 @@ public final class Mailbox {
                 edits.append(.appendLine(delivery.commit, line))
             }
         }
-        let summary = events.map(\.rawValue).joined(separator: "+")
-        try repository.editNotes(notesRef: Self.stateRef, edits, message: "mail: \(summary)")
+        try repository.editNotes(notesRef: Self.stateRef, edits, message: "mail: \(recorded.joined(separator: "+"))")
     }
 }
 

@@ -116,17 +116,13 @@ struct MailPeek: ParsableCommand {
 /// in one notes commit.
 enum MailStateChange {
     static func apply(
-        _ events: @escaping (Delivery) -> [DeliveryState.Event], verb: String, _ options: MailOptions,
+        _ events: (Delivery) -> [DeliveryState.Event], verb: String, _ options: MailOptions,
         _ targets: MailIDArguments
     ) throws {
         try reportingErrors {
             let (store, box) = try options.open()
             let found = try targets.resolve(store, box)
-            for (group, deliveries) in Dictionary(grouping: found, by: { events($0).map(\.rawValue) })
-            where !group.isEmpty {
-                try store.record(
-                    group.compactMap(DeliveryState.Event.init(rawValue:)), on: deliveries, by: options.recorder(box))
-            }
+            try store.record(events, on: found, by: options.recorder(box))
             if options.common.json {
                 Console.out(JSONValue.array(found.map { .string($0.message.id) }).compactText() + "\n")
             } else if options.common.quiet {
