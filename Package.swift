@@ -10,7 +10,8 @@ let package = Package(
         .library(name: "BeadKit", targets: ["BeadKit"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         .systemLibrary(
@@ -23,10 +24,14 @@ let package = Package(
         .target(name: "GitKit", dependencies: ["CLibgit2", "CLibgit2Startup"]),
         .target(name: "BeadKit", dependencies: ["GitKit"]),
         .target(name: "MailKit", dependencies: ["GitKit", "BeadKit"]),
+        .target(
+            name: "MoleculeKit",
+            dependencies: ["GitKit", "BeadKit", "MailKit", .product(name: "TOMLKit", package: "TOMLKit")]
+        ),
         .executableTarget(
             name: "gasworks",
             dependencies: [
-                "BeadKit", "GitKit", "MailKit",
+                "BeadKit", "GitKit", "MailKit", "MoleculeKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

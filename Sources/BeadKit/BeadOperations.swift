@@ -44,6 +44,7 @@ extension BeadStore {
     @discardableResult
     public func claim(_ id: String) throws -> StoredBead {
         let me = actor
+        try refuseLockedStep(id, verb: "claim")
         return try update(id, op: "claim") { bead in
             if bead.status == .inProgress, bead.assignee == me { return }
             guard bead.status == .open else {
@@ -57,6 +58,25 @@ extension BeadStore {
             }
             bead.status = .inProgress
             bead.assignee = me
+        }
+    }
+
+    /// A molecule's step cannot start before the steps it needs are closed.
+    public func refuseLockedStep(_ id: String, verb: String) throws {
+        let bead = try load(id).bead
+        guard let step = bead.fields[Self.stepField] else { return }
+        var waiting: [String] = []
+        var anyDone = false
+        let needsAny = step["any"] == .bool(true)
+        for dependency in bead.dependencies
+        where dependency.type.isBlocking || (needsAny && dependency.type == .related) {
+            let status = (try? load(dependency.dependsOn).bead.status) ?? .closed
+            if status == .closed { anyDone = true } else { waiting.append(dependency.dependsOn) }
+        }
+        if !waiting.isEmpty, !(needsAny && anyDone) {
+            throw GasworksError(
+                .refused,
+                "cannot \(verb) step '\(id)': it needs \(waiting.joined(separator: ", ")) to be verified first")
         }
     }
 

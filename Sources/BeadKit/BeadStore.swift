@@ -20,6 +20,12 @@ public final class BeadStore {
     public let now: String
     private let signature: Signature
     private var cachedIndex: BeadIndex?
+    /// Steps of molecules open and close only through the molecule and witness code, which
+    /// sets this; `git bead close` on a step is refused.
+    public var stepAuthority = false
+
+    /// The field that marks a bead as a step of a molecule.
+    public static let stepField = "step"
 
     public init(repository: Repository, actor: String? = nil) throws {
         self.repository = repository
@@ -173,6 +179,43 @@ public final class BeadStore {
         }
     }
 
+    /// Creates a bead and its children in one pack and one rename of `packed-refs` (all or
+    /// nothing): the root gets a new id, and `children` builds the child beads (ids
+    /// included) from it. A taken root id moves to the next candidate.
+    public func createFamily(root draft: Bead, children: (String) throws -> [Bead]) throws -> [StoredBead] {
+        var nonce = 0
+        let count = (try? BeadIndex.storedCount(store: self)) ?? 0
+        while true {
+            var root = draft
+            root.id = BeadID.make(
+                prefix: try prefix(), seed: "\(draft.title)\n\(draft.description ?? "")\n\(actor)\n\(now)",
+                nonce: nonce,
+                length: BeadID.hashLength(forCount: count))
+            stampCreation(&root, parent: nil)
+            var beads = [root]
+            for var child in try children(root.id) {
+                stampCreation(&child, parent: nil)
+                beads.append(child)
+            }
+            let commits = try repository.withObjectBatch { batch in
+                try beads.map { bead in
+                    try commitState(
+                        bead, parents: [], message: Self.message(op: "create", bead: bead, lines: [], actor: actor),
+                        in: batch)
+                }
+            }
+            let references = zip(beads, commits).map { Reference(name: Self.refName($0.id), target: $1) }
+            do {
+                try repository.withRetry(touching: references.map(\.name), onlyLocks: true) {
+                    try repository.createReferencesPacked(references)
+                }
+                return zip(beads, commits).map { StoredBead(bead: $0, commit: $1) }
+            } catch let error as GitError where error.code == .exists {
+                nonce += 1
+            }
+        }
+    }
+
     /// Applies `change` to the bead's current state and publishes it as one commit.
     /// On conflict the bead is re-read and `change` runs again on the new state; a change
     /// that leaves the bead as it was writes nothing. `change` throws to refuse.
@@ -189,11 +232,48 @@ public final class BeadStore {
             var new = old
             try change(&new)
             if new == old { return (.keep, StoredBead(bead: old, commit: tip)) }
+            if old.fields[Self.stepField] != nil, !stepAuthority, (old.status == .closed) != (new.status == .closed) {
+                throw GasworksError(
+                    .refused,
+                    old.status == .closed
+                        ? "cannot reopen step '\(id)': a verified step stays closed (the overseer can pour again)"
+                        : "cannot close step '\(id)': a step is done only through the witness (run `git molecule done \(id)`)"
+                )
+            }
             new.fields["updated_at"] = .string(now)
             let lines = Self.describeChange(from: old, to: new)
             let commit = try commitState(
                 new, parents: [tip], message: Self.message(op: op, bead: new, lines: lines, actor: actor))
             return (.set(commit), StoredBead(bead: new, commit: commit))
+        }
+    }
+
+    /// Applies `change` to several beads in one all-or-nothing transaction (re-read and
+    /// re-applied on conflict). Beads left unchanged are not written.
+    public func updateMany(_ ids: [String], op: String, _ change: (inout Bead) throws -> Void) throws {
+        let names = ids.map(Self.refName)
+        try repository.withRetry(touching: names) {
+            var updates: [ReferenceUpdate] = []
+            for id in ids {
+                guard let tip = try repository.referenceTarget(Self.refName(id)) else {
+                    throw GasworksError(.notFound, "no bead '\(id)'")
+                }
+                let old = try bead(at: tip, id: id)
+                var new = old
+                try change(&new)
+                if new == old { continue }
+                if old.fields[Self.stepField] != nil, !stepAuthority, (old.status == .closed) != (new.status == .closed)
+                {
+                    throw GasworksError(.refused, "cannot \(op) step '\(id)': steps close only through the witness")
+                }
+                new.fields["updated_at"] = .string(now)
+                let commit = try commitState(
+                    new, parents: [tip],
+                    message: Self.message(
+                        op: op, bead: new, lines: Self.describeChange(from: old, to: new), actor: actor))
+                updates.append(ReferenceUpdate(name: Self.refName(id), expected: tip, target: commit))
+            }
+            try repository.updateReferences(updates, message: "bead: \(op)")
         }
     }
 

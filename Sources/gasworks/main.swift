@@ -13,6 +13,8 @@ case "git-bead":
     runMain(GitBead.self)
 case "git-mail":
     runMain(GitMail.self)
+case "git-molecule":
+    runMain(GitMolecule.self)
 default:
     runMain(Gasworks.self)
 }

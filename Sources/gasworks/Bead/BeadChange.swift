@@ -22,6 +22,7 @@ struct BeadUpdate: ParsableCommand {
             let newStatus = try status.map(BeadStore.parseStatus)
             var probe = Bead(id: resolved, title: "")
             try fields.apply(to: &probe)  // validate every value before touching the bead
+            if newStatus == .inProgress { try store.refuseLockedStep(resolved, verb: "start") }
             let stamp = store.now
             let stored = try store.update(resolved, op: "update") { bead in
                 if let title { bead.title = title }
