@@ -19,6 +19,7 @@ public final class BeadStore {
     /// The time stamped on changes made by this process (RFC 3339, UTC).
     public let now: String
     private let signature: Signature
+    /// Dropped by every write of this store, so a later read sees the write.
     private var cachedIndex: BeadIndex?
     /// Steps of molecules open and close only through the molecule and witness code, which
     /// sets this; `git bead close` on a step is refused.
@@ -134,6 +135,7 @@ public final class BeadStore {
                     try repository.setReference(
                         Self.refName(bead.id), to: commit, expecting: nil, message: "bead: create")
                 }
+                cachedIndex = nil
                 return StoredBead(bead: bead, commit: commit)
             } catch let error as GitError where error.code == .exists {
                 nonce += 1  // Someone else took this id: the next candidate.
@@ -172,6 +174,7 @@ public final class BeadStore {
                 try repository.withRetry(touching: references.map(\.name), onlyLocks: true) {
                     try repository.createReferencesPacked(references)
                 }
+                cachedIndex = nil
                 return zip(beads, commits).map { StoredBead(bead: $0, commit: $1) }
             } catch let error as GitError where error.code == .exists {
                 nonce += drafts.count
@@ -209,6 +212,7 @@ public final class BeadStore {
                 try repository.withRetry(touching: references.map(\.name), onlyLocks: true) {
                     try repository.createReferencesPacked(references)
                 }
+                cachedIndex = nil
                 return zip(beads, commits).map { StoredBead(bead: $0, commit: $1) }
             } catch let error as GitError where error.code == .exists {
                 nonce += 1
@@ -244,6 +248,7 @@ public final class BeadStore {
             let lines = Self.describeChange(from: old, to: new)
             let commit = try commitState(
                 new, parents: [tip], message: Self.message(op: op, bead: new, lines: lines, actor: actor))
+            cachedIndex = nil
             return (.set(commit), StoredBead(bead: new, commit: commit))
         }
     }
@@ -274,6 +279,7 @@ public final class BeadStore {
                 updates.append(ReferenceUpdate(name: Self.refName(id), expected: tip, target: commit))
             }
             try repository.updateReferences(updates, message: "bead: \(op)")
+            cachedIndex = nil
         }
     }
 

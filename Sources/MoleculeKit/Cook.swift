@@ -38,6 +38,8 @@ public struct CookedStep: Sendable {
     var varConditions: [Condition] = []
     /// `waits_for = "children-of(x)"`, resolved once the graph is flat.
     var waitsOn: String?
+    /// Skipped when any of these is skipped: an `until` loop's later iterations stop together.
+    public var skipWith: [String] = []
 }
 
 /// A formula resolved into its flat step graph, ready to pour.
@@ -104,7 +106,7 @@ public struct Cook {
         let values = try bindVars(resolved, given: given)
 
         var steps = try flatten(resolved.steps, origin: resolved, inheritedNeeds: [])
-        steps = try unrollLoops(steps, origin: resolved)
+        steps = try unrollLoops(steps, origin: resolved, values: values)
         steps = try applyExpansions(steps, formula: resolved, sources: &sources)
         for aspectName in resolved.compose.aspects {
             let aspect = try load(aspectName, from: resolved, near: aspectName)
@@ -192,7 +194,8 @@ public struct Cook {
         for name in given.keys.sorted() where formula.vars[name] == nil {
             let known = formula.varOrder.isEmpty ? "it has none" : "known: \(formula.varOrder.joined(separator: ", "))"
             throw FormulaError(
-                path: path, line: nil, "unknown variable '\(name)' for formula '\(formula.name)' (\(known))")
+                path: path, line: nil, "unknown variable '\(name)' for formula '\(formula.name)' (\(known))",
+                kind: .usage)
         }
         var values: [String: String] = [:]
         for name in formula.varOrder {
@@ -201,21 +204,22 @@ public struct Cook {
                 if spec.required {
                     throw FormulaError(
                         path: path, line: formula.source.line(of: "[vars.\(name)]"),
-                        "missing required variable '\(name)' (pass --var \(name)=…)")
+                        "missing required variable '\(name)' (pass --var \(name)=…)", kind: .usage)
                 }
                 continue
             }
             if let allowed = spec.allowed, !allowed.contains(value) {
                 throw FormulaError(
                     path: path, line: formula.source.line(of: "[vars.\(name)]"),
-                    "variable '\(name)' is '\(value)' (expected one of \(allowed.joined(separator: ", ")))")
+                    "variable '\(name)' is '\(value)' (expected one of \(allowed.joined(separator: ", ")))",
+                    kind: .usage)
             }
             if let pattern = spec.pattern, value != "<\(name)>", let regex = try? Regex(pattern),
                 (try? regex.wholeMatch(in: value)) == nil
             {
                 throw FormulaError(
                     path: path, line: formula.source.line(of: "[vars.\(name)]"),
-                    "variable '\(name)' is '\(value)', which does not match \(pattern)")
+                    "variable '\(name)' is '\(value)', which does not match \(pattern)", kind: .usage)
             }
             values[name] = value
         }
@@ -285,7 +289,7 @@ public struct Cook {
     /// A loop step becomes its body repeated: `<loop>.iter<N>.<body step>`. Each iteration
     /// starts after the previous one; an `until` loop repeats up to `max` times, each
     /// repetition skipped once `until` holds for the iteration before it.
-    func unrollLoops(_ steps: [CookedStep], origin: Formula) throws -> [CookedStep] {
+    func unrollLoops(_ steps: [CookedStep], origin: Formula, values: [String: String] = [:]) throws -> [CookedStep] {
         var result: [CookedStep] = []
         var replaced: [String: [String]] = [:]
         for step in steps {
@@ -296,7 +300,8 @@ public struct Cook {
             let iterations: [String?]
             if let count = loop.count {
                 iterations = Array(repeating: nil, count: count)
-            } else if let range = loop.range {
+            } else if let written = loop.range {
+                let range = Substitution.apply(written, values: values) { _ in }
                 guard let bounds = RangeExpression.evaluate(range), bounds.lowerBound <= bounds.upperBound else {
                     throw FormulaError(
                         path: origin.source.path, line: origin.source.line(of: range),
@@ -307,7 +312,7 @@ public struct Cook {
                 iterations = Array(repeating: nil, count: loop.max ?? 1)
             }
             var body = try flatten(loop.body, origin: origin, inheritedNeeds: [])
-            body = try unrollLoops(body, origin: origin)
+            body = try unrollLoops(body, origin: origin, values: values)
             let bodyKeys = Set(body.map(\.key))
             var previousLeaves: [String] = []
             var previousMap: [String: String] = [:]
@@ -329,6 +334,7 @@ public struct Cook {
                     }
                     if let until = loop.until, index > 0 {
                         item.conditions.append(Self.rename(try Condition.parse(until), previousMap).negated)
+                        item.skipWith = previousLeaves
                     }
                     copies.append(item)
                 }
@@ -660,7 +666,7 @@ public struct Cook {
                     if state[target] == 1 {
                         let keys = path.map { steps[$0.0].key }
                         let from = keys.firstIndex(of: steps[target].key)!
-                        return Array(keys[from...]).reversed() + [steps[target].key]
+                        return Array(keys[from...]) + [steps[target].key]
                     }
                     if state[target] == 0 {
                         state[target] = 1

@@ -91,14 +91,17 @@ public struct FormulaError: Error, CustomStringConvertible, Sendable {
     public var path: String
     public var line: Int?
     public var reason: String
+    /// Usage for variables given on the command line; bad data for the formula itself.
+    public var kind: GasworksError.Kind
 
-    public init(path: String, line: Int?, _ reason: String) {
+    public init(path: String, line: Int?, _ reason: String, kind: GasworksError.Kind = .badData) {
         self.path = path
         self.line = line
         self.reason = reason
+        self.kind = kind
     }
 
     public var description: String { "\(path)\(line.map { ":\($0)" } ?? ""): \(reason)" }
 
-    public var asGasworksError: GasworksError { GasworksError(.badData, description) }
+    public var asGasworksError: GasworksError { GasworksError(kind, description) }
 }

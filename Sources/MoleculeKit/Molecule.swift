@@ -130,6 +130,9 @@ public final class MoleculeStore {
         info["max_attempts"] = .int(Int64(step.maxAttempts ?? CookedFormula.defaultMaxAttempts))
         if step.needsAny { info["any"] = .bool(true) }
         if let type = step.type { info["type"] = .string(type) }
+        if !step.skipWith.isEmpty {
+            info["skip_with"] = .array(step.skipWith.compactMap { numbers[$0].map { .string("\(molecule).\($0)") } })
+        }
         if !step.conditions.isEmpty {
             info["conditions"] = .array(
                 step.conditions.map { condition in
@@ -427,12 +430,16 @@ public final class MoleculeStore {
     @discardableResult
     public func settle(_ moleculeID: String) throws -> [String] {
         var closed: [String] = []
+        var rounds = 0
         while true {
+            rounds += 1
             let molecule = try load(moleculeID)
+            // Each round closes at least one step, so this bounds the loop even on odd data.
+            if rounds > molecule.steps.count + 1 { break }
             var changed = false
             for step in molecule.steps where step.state == .ready {
                 guard let reason = try autoCloseReason(step, in: molecule) else { continue }
-                try withStepAuthority {
+                let result = try withStepAuthority {
                     try beads.update(step.id, op: reason.skip ? "skip" : "settle") { bead in
                         guard bead.status != .closed else { return }
                         if reason.skip {
@@ -445,8 +452,31 @@ public final class MoleculeStore {
                         bead.fields["close_reason"] = .string(reason.text)
                     }
                 }
+                guard result.commit != step.summary.commit else { continue }
                 closed.append(step.id)
                 changed = true
+                if step.kind == .join, step.needsAny {
+                    // One child was enough: the others that nobody took are not needed.
+                    let idle = step.needs.compactMap { id in molecule.steps.first { $0.id == id } }
+                        .filter { [.ready, .locked].contains($0.state) && $0.summary.assignee.isEmpty }
+                    for sibling in idle {
+                        try withStepAuthority {
+                            try beads.update(sibling.id, op: "skip") { bead in
+                                guard bead.status == .open else { return }
+                                var info = bead.fields[BeadStore.stepField]?.objectValue ?? [:]
+                                info["skipped"] = .object([
+                                    "by": .string("molecule"), "note": .string("\(step.id) needed only one"),
+                                ])
+                                bead.fields[BeadStore.stepField] = .object(info)
+                                bead.status = .closed
+                                bead.fields["closed_at"] = .string(beads.now)
+                                bead.fields["close_reason"] = .string(
+                                    "not needed: \(step.id) waits for any one of its steps")
+                            }
+                        }
+                        closed.append(sibling.id)
+                    }
+                }
             }
             if !changed { break }
         }
@@ -472,9 +502,14 @@ public final class MoleculeStore {
     func autoCloseReason(_ step: MoleculeStep, in molecule: Molecule) throws -> (skip: Bool, text: String)? {
         if step.kind == .join { return (false, "all of its steps are done") }
         let json = step.summary.json
-        guard json.contains("\"conditions\":") || json.contains("\"gate\":{") else { return nil }
+        guard json.contains("\"conditions\":") || json.contains("\"gate\":{") || json.contains("\"skip_with\":")
+        else { return nil }
         let bead = try beads.load(step.id).bead
         let info = bead.fields[BeadStore.stepField]
+        for id in info?["skip_with"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        where molecule.steps.first(where: { $0.id == id })?.state == .skipped {
+            return (true, "\(id) was skipped")
+        }
         for text in info?["conditions"]?.arrayValue?.compactMap(\.stringValue) ?? [] {
             guard let condition = try? Condition.parse(text) else { continue }
             let holds = condition.holds { operand in
