@@ -350,3 +350,71 @@ let fixtures = ["GT_FORMULA_PATH": fixtureFormulas]
         #expect(!(try rig.molecule("list", "-q")).contains(other))
     }
 }
+
+/// A formula of `count` steps: a chain in which every tenth step fans out to three side
+/// steps that the next chain step needs, the shape (and size) of Gas Town's largest.
+func generatedFormula(name: String, count: Int) -> String {
+    var text = "formula = \"\(name)\"\ndescription = \"Generated: \(count) steps.\"\n[vars.topic]\nrequired = true\n"
+    var previous: [String] = []
+    var index = 0
+    while index < count {
+        let id = "s\(index)"
+        text += "\n[[steps]]\nid = \"\(id)\"\ntitle = \"Step \(index) of {{topic}}\"\n"
+        text += "description = \"Do part \(index) of {{topic}}.\"\ncheck = \"test -f part-\(index)\"\n"
+        if !previous.isEmpty { text += "needs = [\(previous.map { "\"\($0)\"" }.joined(separator: ", "))]\n" }
+        index += 1
+        if index % 10 == 0, index + 3 <= count {
+            let side = (0..<3).map { "s\(index + $0)" }
+            for sideID in side {
+                text += "\n[[steps]]\nid = \"\(sideID)\"\ntitle = \"Side \(sideID)\"\nneeds = [\"\(id)\"]\n"
+            }
+            index += 3
+            previous = side
+        } else {
+            previous = [id]
+        }
+    }
+    return text
+}
+
+@Suite struct MoleculeCrashTests {
+    @Test func sigkillDuringAPourLeavesTheWholeMoleculeOrNothing() throws {
+        let rig = try TemporaryRig(tools: ["bead", "molecule"])
+        try rig.writeFormula("big", generatedFormula(name: "big", count: 1_025))
+        #expect(
+            try rig.molecule("formula", "cook", "big", "--var", "topic=t", "-q").split(separator: "\n").count == 1_025)
+        func startPour() throws -> Process {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "exec git molecule pour big --var topic=t -q > /dev/null"]
+            process.currentDirectoryURL = URL(fileURLWithPath: rig.path)
+            process.environment = rig.repository.environment
+            try process.run()
+            return process
+        }
+        let start = Date()
+        let full = try startPour()
+        full.waitUntilExit()
+        #expect(full.terminationStatus == 0)
+        let duration = Date().timeIntervalSince(start)
+        var molecules = 1
+        for fraction in [0.3, 0.6, 0.8, 0.9, 0.95, 0.99] {
+            let process = try startPour()
+            usleep(UInt32(duration * fraction * 1_000_000))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            let fsck = try rig.git(["fsck", "--strict", "--no-dangling"])
+            #expect(fsck.status == 0, "fsck after kill at \(fraction): \(fsck.stderr)")
+            let refs = try rig.repository.gitOutput("for-each-ref", "--format=%(refname)", "refs/gt/beads/")
+                .split(separator: "\n").map(String.init)
+            let roots = refs.filter { !$0.dropFirst("refs/gt/beads/".count).contains(".") }
+            if process.terminationStatus == 0 || roots.count > molecules { molecules = roots.count }
+            // Every molecule that exists is whole: its bead and all 1,025 steps.
+            #expect(roots.count == molecules && refs.count == molecules * 1_026, "after kill at \(fraction)")
+            for root in roots {
+                let id = String(root.dropFirst("refs/gt/beads/".count))
+                #expect(try rig.json(try rig.molecule("progress", id, "--json"))["total"] as? Int == 1_025)
+            }
+        }
+    }
+}
