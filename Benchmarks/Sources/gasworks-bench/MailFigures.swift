@@ -187,7 +187,9 @@ final class MailFixture {
             ["\(ref)~\(back)", "\(ref)~\(back)^{tree}", "\(ref)~\(back):message.json"]
         }
         let ids = try Spawn.output(["git", "rev-parse"] + names, in: repository).split(separator: "\n")
-        guard ids.count == names.count else { throw BenchError("git rev-parse resolved \(ids.count) of \(names.count)") }
+        guard ids.count == names.count else {
+            throw BenchError("git rev-parse resolved \(ids.count) of \(names.count)")
+        }
         let depths = try ids.map { id -> Int in
             guard let value = depth[id] else { throw BenchError("\(id) is not in the pack") }
             return value
@@ -225,7 +227,9 @@ final class BackgroundProcess {
         defer { close(previous) }
         guard chdir(directory) == 0 else { throw BenchError("cannot enter \(directory)") }
         var child = pid_t()
-        let rc = cArgs.withUnsafeBufferPointer { posix_spawnp(&child, argv[0], &actions, nil, $0.baseAddress!, environ) }
+        let rc = cArgs.withUnsafeBufferPointer {
+            posix_spawnp(&child, argv[0], &actions, nil, $0.baseAddress!, environ)
+        }
         _ = fchdir(previous)
         guard rc == 0 else { throw BenchError("cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
         pid = child
