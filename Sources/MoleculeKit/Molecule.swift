@@ -1,5 +1,6 @@
 import BeadKit
 import GitKit
+import MailKit
 
 /// Where a step stands, derived from its bead.
 public enum StepState: String, Sendable {
@@ -518,12 +519,42 @@ public final class MoleculeStore {
             }
             if !holds { return (true, "condition \(text) is false") }
         }
+        if let gate = info?["gate"], gate["type"]?.stringValue == "mail" {
+            return try mailGate(step, bead: bead, gate: gate)
+        }
         if let gate = info?["gate"], gate["type"]?.stringValue == "timer", let timeout = gate["timeout"]?.intValue {
             let unlockedAt =
                 step.needs.compactMap { try? beads.load($0).bead.string("closed_at") }.compactMap { ISO8601.parse($0) }
                 .max() ?? ISO8601.parse(molecule.bead.createdAt ?? "") ?? 0
             let now = ISO8601.parse(beads.now) ?? 0
             if now >= unlockedAt + timeout { return (false, "timer of \(timeout)s passed") }
+        }
+        return nil
+    }
+
+    /// A mail gate writes to its address (default the overseer) once it unlocks, and opens
+    /// when that message has a reply. A crash between the send and recording it sends again.
+    func mailGate(_ step: MoleculeStep, bead: Bead, gate: JSONValue) throws -> (skip: Bool, text: String)? {
+        let mailbox = try Mailbox(repository: beads.repository)
+        if let sent = bead.fields[BeadStore.stepField]?["gate_mail"]?.stringValue {
+            let reply = try mailbox.thread(sent).first { $0.message.inReplyTo == sent }
+            return reply.map { (false, "opened by \($0.message.from)'s reply \($0.message.id)") }
+        }
+        let to = try Address(gate["to"]?.stringValue ?? "overseer")
+        let text = gate["description"]?.stringValue ?? bead.title
+        let message = try mailbox.send(
+            MessageDraft(
+                from: "witness", subject: "Gate \(step.id): \(text)",
+                body: "Step \(step.id) (\(step.key)) waits at a mail gate.\n\n\(bead.description ?? "")\n\n"
+                    + "Reply to this message to open the gate: git mail reply <id> -m \"…\"",
+                type: "question"),
+            to: [to], cc: [])
+        try withStepAuthority {
+            try beads.update(step.id, op: "gate-mail") { bead in
+                var info = bead.fields[BeadStore.stepField]?.objectValue ?? [:]
+                info["gate_mail"] = .string(message.id)
+                bead.fields[BeadStore.stepField] = .object(info)
+            }
         }
         return nil
     }

@@ -326,6 +326,43 @@ let fixtures = ["GT_FORMULA_PATH": fixtureFormulas]
         #expect(steps["left"] == "skipped")  // one child was enough; the one nobody took is not needed
     }
 
+    @Test func aMailGateWritesOnceAndOpensOnAReply() throws {
+        let rig = try TemporaryRig(tools: ["bead", "molecule", "mail"])
+        try rig.writeFormula(
+            "gated",
+            """
+            formula = "gated"
+            [[steps]]
+            id = "build"
+            title = "Build"
+            [[steps]]
+            id = "signoff"
+            title = "Sign-off"
+            needs = ["build"]
+            gate = { type = "mail", to = "mayor", description = "Ship the build?" }
+            [[steps]]
+            id = "ship"
+            title = "Ship"
+            needs = ["signoff"]
+            """)
+        let mol = try rig.molecule("pour", "gated", "-q")
+        _ = try rig.molecule("approve", "\(mol).1")
+        _ = try rig.molecule("progress", mol)  // settling again must not write a second time
+        let mayor = ["GT_MAILBOX": "mayor"]
+        let inbox = try rig.git(["mail", "inbox", "-q"], env: mayor).output.split(separator: "\n")
+        #expect(inbox.count == 1)
+        #expect(
+            try rig.git(["mail", "peek", String(inbox[0])], env: mayor).output.contains(
+                "Gate \(mol).2: Ship the build?"))
+        let waiting = try rig.moleculeFailing("next", "-q")  // nothing workable: the gate waits
+        #expect(
+            waiting.status == 1 && waiting.stderr.contains("waiting on \(mol).2 signoff (gate)"), "\(waiting.stderr)")
+        _ = try rig.git(["mail", "reply", String(inbox[0]), "-m", "yes"], env: mayor)
+        #expect(try rig.molecule("next", "-q") == "\(mol).3")
+        let gate = try rig.json(try rig.bead("show", "\(mol).2", "--json"))
+        #expect((gate["close_reason"] as? String)?.hasPrefix("opened by mayor's reply m-") == true)
+    }
+
     @Test func squashAndBurn() throws {
         let rig = try TemporaryRig(tools: ["bead", "molecule"])
         let target = try rig.bead("create", "Login page", "-q")
