@@ -162,23 +162,8 @@ public final class BeadStore {
                 stampCreation(&bead, parent: draft.parent)
                 beads.append(bead)
             }
-            let commits = try repository.withObjectBatch { batch in
-                try beads.map { bead in
-                    try commitState(
-                        bead, parents: [], message: Self.message(op: "create", bead: bead, lines: [], actor: actor),
-                        in: batch)
-                }
-            }
-            let references = zip(beads, commits).map { Reference(name: Self.refName($0.id), target: $1) }
-            do {
-                try repository.withRetry(touching: references.map(\.name), onlyLocks: true) {
-                    try repository.createReferencesPacked(references)
-                }
-                cachedIndex = nil
-                return zip(beads, commits).map { StoredBead(bead: $0, commit: $1) }
-            } catch let error as GitError where error.code == .exists {
-                nonce += drafts.count
-            }
+            if let created = try publishNew(beads) { return created }
+            nonce += drafts.count
         }
     }
 
@@ -200,24 +185,31 @@ public final class BeadStore {
                 stampCreation(&child, parent: nil)
                 beads.append(child)
             }
-            let commits = try repository.withObjectBatch { batch in
-                try beads.map { bead in
-                    try commitState(
-                        bead, parents: [], message: Self.message(op: "create", bead: bead, lines: [], actor: actor),
-                        in: batch)
-                }
-            }
-            let references = zip(beads, commits).map { Reference(name: Self.refName($0.id), target: $1) }
-            do {
-                try repository.withRetry(touching: references.map(\.name), onlyLocks: true) {
-                    try repository.createReferencesPacked(references)
-                }
-                cachedIndex = nil
-                return zip(beads, commits).map { StoredBead(bead: $0, commit: $1) }
-            } catch let error as GitError where error.code == .exists {
-                nonce += 1
+            if let created = try publishNew(beads) { return created }
+            nonce += 1
+        }
+    }
+
+    /// Writes new beads as one pack and publishes them with one rename of `packed-refs`;
+    /// nil when one of the ids is taken (nothing is published then).
+    private func publishNew(_ beads: [Bead]) throws -> [StoredBead]? {
+        let commits = try repository.withObjectBatch { batch in
+            try beads.map { bead in
+                try commitState(
+                    bead, parents: [], message: Self.message(op: "create", bead: bead, lines: [], actor: actor),
+                    in: batch)
             }
         }
+        let references = zip(beads, commits).map { Reference(name: Self.refName($0.id), target: $1) }
+        do {
+            try repository.withRetry(touching: references.map(\.name), onlyLocks: true) {
+                try repository.createReferencesPacked(references)
+            }
+        } catch let error as GitError where error.code == .exists {
+            return nil
+        }
+        cachedIndex = nil
+        return zip(beads, commits).map { StoredBead(bead: $0, commit: $1) }
     }
 
     /// Applies `change` to the bead's current state and publishes it as one commit.
