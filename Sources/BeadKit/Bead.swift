@@ -76,6 +76,22 @@ public struct Bead: Sendable, Equatable {
     }
 
     public var json: JSONValue { .object(fields) }
+
+    /// Closes the bead at `stamp`, with a reason when given.
+    public mutating func markClosed(at stamp: String, reason: String?) {
+        status = .closed
+        fields["closed_at"] = .string(stamp)
+        if let reason { fields["close_reason"] = .string(reason) }
+    }
+
+    /// Turns the bead into a tombstone (kept, so that a sync never brings it back).
+    public mutating func markDeleted(at stamp: String, by actor: String, reason: String?) {
+        fields["original_type"] = .string(issueType)
+        fields["deleted_at"] = .string(stamp)
+        fields["deleted_by"] = .string(actor)
+        if let reason { fields["delete_reason"] = .string(reason) }
+        status = .tombstone
+    }
 }
 
 public enum BeadStatus: String, CaseIterable, Sendable {

@@ -102,9 +102,7 @@ extension BeadStore {
         let stamp = now
         return try update(id, op: "close") { bead in
             if bead.status == .closed { return }
-            bead.status = .closed
-            bead.fields["closed_at"] = .string(stamp)
-            if let reason { bead.fields["close_reason"] = .string(reason) }
+            bead.markClosed(at: stamp, reason: reason)
         }
     }
 
@@ -175,11 +173,7 @@ extension BeadStore {
         let (stamp, me) = (now, actor)
         return try update(id, op: "delete", allowDeleted: true) { bead in
             if bead.isDeleted { return }
-            bead.fields["original_type"] = .string(bead.issueType)
-            bead.fields["deleted_at"] = .string(stamp)
-            bead.fields["deleted_by"] = .string(me)
-            if let reason { bead.fields["delete_reason"] = .string(reason) }
-            bead.status = .tombstone
+            bead.markDeleted(at: stamp, by: me, reason: reason)
         }
     }
 

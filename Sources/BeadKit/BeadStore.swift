@@ -355,7 +355,8 @@ public final class BeadStore {
         }
     }
 
-    static func oneLine(_ text: String, limit: Int) -> String {
+    /// `text` on one line, cut to `limit` characters with an ellipsis.
+    public static func oneLine(_ text: String, limit: Int) -> String {
         let flat = text.split(whereSeparator: \.isNewline).joined(separator: " ")
         return flat.count > limit ? String(flat.prefix(limit - 1)) + "…" : flat
     }

@@ -78,7 +78,7 @@ public struct Cook {
         try cook(try library.formula(named: name), vars: vars)
     }
 
-    func load(_ name: String, from formula: Formula, near: String) throws -> Formula {
+    func load(_ name: String, from formula: Formula) throws -> Formula {
         do {
             return try library.formula(named: name)
         } catch let error as GasworksError where error.kind == .notFound {
@@ -109,7 +109,7 @@ public struct Cook {
         steps = try unrollLoops(steps, origin: resolved, values: values)
         steps = try applyExpansions(steps, formula: resolved, sources: &sources)
         for aspectName in resolved.compose.aspects {
-            let aspect = try load(aspectName, from: resolved, near: aspectName)
+            let aspect = try load(aspectName, from: resolved)
             guard aspect.kind == .aspect else {
                 throw FormulaError(
                     path: resolved.source.path, line: resolved.source.line(ofQuoted: aspectName),
@@ -146,7 +146,7 @@ public struct Cook {
                     "circular extends: \((chain + [parentName]).joined(separator: " → "))")
             }
             let parent = try resolveExtends(
-                try load(parentName, from: formula, near: parentName), chain: chain + [parentName], sources: &sources)
+                try load(parentName, from: formula), chain: chain + [parentName], sources: &sources)
             sources.append(parent.source.path)
             for name in parent.varOrder where merged.vars[name] == nil {
                 merged.vars[name] = parent.vars[name]
@@ -393,7 +393,7 @@ public struct Cook {
         var current = steps
         var expanded = Set<String>()
         for rule in rules {
-            let expansion = try load(rule.with, from: formula, near: rule.with)
+            let expansion = try load(rule.with, from: formula)
             guard expansion.kind == .expansion else {
                 throw FormulaError(
                     path: formula.source.path, line: formula.source.line(ofQuoted: rule.with),
@@ -730,7 +730,7 @@ enum RangeExpression {
     }
 
     static func arithmetic(_ text: String) -> Int? {
-        var tokens = Array(text.filter { !$0.isWhitespace })
+        let tokens = Array(text.filter { !$0.isWhitespace })
         var position = 0
         func peek() -> Character? { position < tokens.count ? tokens[position] : nil }
         func number() -> Int? {
@@ -771,8 +771,7 @@ enum RangeExpression {
             return value
         }
         let value = sum()
-        tokens = []
-        return position == text.filter({ !$0.isWhitespace }).count ? value : nil
+        return position == tokens.count ? value : nil
     }
 }
 

@@ -273,11 +273,12 @@ struct Reader {
                 throw error("variable '\(name)' must be a string or a table", near: name)
             }
         }
-        let order = table.keys.sorted {
-            (source.line(of: "[vars.\($0)]") ?? source.line(of: "\($0) =") ?? 0, $0) < (
-                source.line(of: "[vars.\($1)]") ?? source.line(of: "\($1) =") ?? 0, $1
-            )
-        }
+        // Parsed tables keep no order: declaration order is the order of the lines.
+        let lines = Dictionary(
+            uniqueKeysWithValues: table.keys.map {
+                ($0, source.line(of: "[vars.\($0)]") ?? source.line(of: "\($0) =") ?? 0)
+            })
+        let order = table.keys.sorted { (lines[$0]!, $0) < (lines[$1]!, $1) }
         return (specs, order)
     }
 

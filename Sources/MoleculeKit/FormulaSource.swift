@@ -33,16 +33,11 @@ public struct FormulaSource: Sendable {
     }
 
     public static func read(path: String) throws -> FormulaSource {
-        guard let file = fopen(path, "r") else {
-            throw FormulaError(path: path, line: nil, "cannot read: \(String(cString: strerror(errno)))")
-        }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = fread(&buffer, 1, buffer.count, file)
-            if count <= 0 { break }
-            bytes.append(contentsOf: buffer[0..<count])
+        let bytes: [UInt8]
+        do {
+            bytes = try LocalFile.read(path)
+        } catch {
+            throw FormulaError(path: path, line: nil, "cannot read: \(error.reason)")
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw FormulaError(path: path, line: nil, "not UTF-8 text")

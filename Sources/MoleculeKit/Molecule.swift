@@ -141,7 +141,6 @@ public final class MoleculeStore {
                     if case .output(let source, let key) = condition.operand, let n = numbers[source] {
                         // Stored against bead ids, so a renamed key cannot mislead it later.
                         text = Self.conditionText(condition, operand: "\(molecule).\(n).output.\(key)")
-                        _ = source
                     }
                     return .string(text)
                 })
@@ -191,13 +190,11 @@ public final class MoleculeStore {
         }
         let bead = try beads.load(id).bead
         let count = Int(bead.fields[Self.field]?["steps"]?.intValue ?? 0)
-        var summaries: [BeadSummary] = []
-        summaries.reserveCapacity(count)
-        for number in 1...max(count, 1) where count > 0 {
+        let summaries = try (1..<(count + 1)).map { number in
             guard let step = index.beads["\(id).\(number)"] else {
                 throw GasworksError(.badData, "corrupt molecule '\(id)': step \(id).\(number) is missing")
             }
-            summaries.append(step)
+            return step
         }
         let status = Dictionary(uniqueKeysWithValues: summaries.map { ($0.id, $0) })
         let steps = summaries.enumerated().map { position, summary in
@@ -386,16 +383,12 @@ public final class MoleculeStore {
         let stored = try withStepAuthority {
             try beads.update(id, op: skip ? "skip" : "approve") { bead in
                 guard bead.status != .closed else { return }
-                var step = bead.fields[BeadStore.stepField]?.objectValue ?? [:]
                 var record: [String: JSONValue] = ["by": .string(me), "at": .string(stamp)]
                 if let note, !note.isEmpty { record["note"] = .string(note) }
-                step[skip ? "skipped" : "approval"] = .object(record)
-                step["submitted"] = nil
-                bead.fields[BeadStore.stepField] = .object(step)
-                bead.status = .closed
-                bead.fields["closed_at"] = .string(stamp)
-                bead.fields["close_reason"] = .string(
-                    (skip ? "skipped by \(me)" : "approved by \(me)") + (note.map { ": \($0)" } ?? ""))
+                Self.closeStep(
+                    &bead, at: stamp,
+                    reason: (skip ? "skipped by \(me)" : "approved by \(me)") + (note.map { ": \($0)" } ?? ""),
+                    recording: skip ? "skipped" : "approval", .object(record), clearingSubmission: true)
             }
         }
         if let molecule = Self.moleculeOf(stepID: id) { try settle(molecule) }
@@ -409,17 +402,29 @@ public final class MoleculeStore {
         let stored = try withStepAuthority {
             try beads.update(id, op: "verify") { bead in
                 guard bead.status != .closed else { return }
-                var step = bead.fields[BeadStore.stepField]?.objectValue ?? [:]
-                step["verdict"] = verdict
-                step["submitted"] = nil
-                bead.fields[BeadStore.stepField] = .object(step)
-                bead.status = .closed
-                bead.fields["closed_at"] = .string(stamp)
-                bead.fields["close_reason"] = .string("verified by the witness")
+                Self.closeStep(
+                    &bead, at: stamp, reason: "verified by the witness", recording: "verdict", verdict,
+                    clearingSubmission: true)
             }
         }
         if let molecule = Self.moleculeOf(stepID: id) { try settle(molecule) }
         return stored
+    }
+
+    /// Closes a step bead inside an update: status, time and reason, plus `record` under
+    /// `key` in its step field (the approval, verdict or skip), and the pending submission
+    /// dropped when `clearingSubmission`.
+    static func closeStep(
+        _ bead: inout Bead, at stamp: String, reason: String, recording key: String?, _ record: JSONValue,
+        clearingSubmission: Bool = false
+    ) {
+        if key != nil || clearingSubmission {
+            var info = bead.fields[BeadStore.stepField]?.objectValue ?? [:]
+            if let key { info[key] = record }
+            if clearingSubmission { info["submitted"] = nil }
+            bead.fields[BeadStore.stepField] = .object(info)
+        }
+        bead.markClosed(at: stamp, reason: reason)
     }
 
     // MARK: settling
@@ -443,14 +448,9 @@ public final class MoleculeStore {
                 let result = try withStepAuthority {
                     try beads.update(step.id, op: reason.skip ? "skip" : "settle") { bead in
                         guard bead.status != .closed else { return }
-                        if reason.skip {
-                            var info = bead.fields[BeadStore.stepField]?.objectValue ?? [:]
-                            info["skipped"] = .object(["by": .string("molecule"), "note": .string(reason.text)])
-                            bead.fields[BeadStore.stepField] = .object(info)
-                        }
-                        bead.status = .closed
-                        bead.fields["closed_at"] = .string(beads.now)
-                        bead.fields["close_reason"] = .string(reason.text)
+                        Self.closeStep(
+                            &bead, at: beads.now, reason: reason.text, recording: reason.skip ? "skipped" : nil,
+                            .object(["by": .string("molecule"), "note": .string(reason.text)]))
                     }
                 }
                 guard result.commit != step.summary.commit else { continue }
@@ -464,15 +464,11 @@ public final class MoleculeStore {
                         try withStepAuthority {
                             try beads.update(sibling.id, op: "skip") { bead in
                                 guard bead.status == .open else { return }
-                                var info = bead.fields[BeadStore.stepField]?.objectValue ?? [:]
-                                info["skipped"] = .object([
-                                    "by": .string("molecule"), "note": .string("\(step.id) needed only one"),
-                                ])
-                                bead.fields[BeadStore.stepField] = .object(info)
-                                bead.status = .closed
-                                bead.fields["closed_at"] = .string(beads.now)
-                                bead.fields["close_reason"] = .string(
-                                    "not needed: \(step.id) waits for any one of its steps")
+                                Self.closeStep(
+                                    &bead, at: beads.now,
+                                    reason: "not needed: \(step.id) waits for any one of its steps",
+                                    recording: "skipped",
+                                    .object(["by": .string("molecule"), "note": .string("\(step.id) needed only one")]))
                             }
                         }
                         closed.append(sibling.id)
@@ -487,24 +483,22 @@ public final class MoleculeStore {
 
     /// Settles only when some unlocked step may close by itself, so reading stays cheap.
     public func settleIfNeeded(_ molecule: Molecule) throws -> Molecule {
-        let candidates = molecule.steps.filter { step in
-            step.state == .ready
-                && (step.kind != .work || step.summary.json.contains("\"conditions\":"))
-        }
-        guard !candidates.isEmpty else { return molecule }
-        for step in candidates where try autoCloseReason(step, in: molecule) != nil {
-            _ = step
-            try settle(molecule.id)
-            return try load(molecule.id)
-        }
-        return molecule
+        let candidates = molecule.steps.filter { $0.state == .ready && Self.mayCloseByItself($0) }
+        guard try candidates.contains(where: { try autoCloseReason($0, in: molecule) != nil }) else { return molecule }
+        try settle(molecule.id)
+        return try load(molecule.id)
+    }
+
+    /// Joins, gates, and steps with conditions or a loop to stop with: the only steps that
+    /// can close without anyone acting on them.
+    static func mayCloseByItself(_ step: MoleculeStep) -> Bool {
+        let json = step.summary.json
+        return step.kind != .work || json.contains("\"conditions\":") || json.contains("\"skip_with\":")
     }
 
     func autoCloseReason(_ step: MoleculeStep, in molecule: Molecule) throws -> (skip: Bool, text: String)? {
         if step.kind == .join { return (false, "all of its steps are done") }
-        let json = step.summary.json
-        guard json.contains("\"conditions\":") || json.contains("\"gate\":{") || json.contains("\"skip_with\":")
-        else { return nil }
+        guard Self.mayCloseByItself(step) else { return nil }
         let bead = try beads.load(step.id).bead
         let info = bead.fields[BeadStore.stepField]
         for id in info?["skip_with"]?.arrayValue?.compactMap(\.stringValue) ?? []
@@ -562,13 +556,7 @@ public final class MoleculeStore {
     func closeMoleculeIfFinished(_ moleculeID: String) throws {
         let molecule = try load(moleculeID)
         guard molecule.finished, molecule.bead.status != .closed else { return }
-        let stamp = beads.now
-        try beads.update(moleculeID, op: "close") { bead in
-            guard bead.status != .closed else { return }
-            bead.status = .closed
-            bead.fields["closed_at"] = .string(stamp)
-            bead.fields["close_reason"] = .string("every step is done")
-        }
+        try beads.close(moleculeID, reason: "every step is done")
     }
 
     // MARK: burn and squash
@@ -582,11 +570,7 @@ public final class MoleculeStore {
         let (me, stamp) = (beads.actor, beads.now)
         try beads.updateMany(ids, op: "burn") { bead in
             if bead.isDeleted { return }
-            bead.fields["original_type"] = .string(bead.issueType)
-            bead.fields["deleted_at"] = .string(stamp)
-            bead.fields["deleted_by"] = .string(me)
-            bead.fields["delete_reason"] = .string(reason ?? "burned")
-            bead.status = .tombstone
+            bead.markDeleted(at: stamp, by: me, reason: reason ?? "burned")
         }
         return ids.count
     }
@@ -608,12 +592,9 @@ public final class MoleculeStore {
             try withStepAuthority {
                 try beads.updateMany(open.map(\.id), op: "skip") { bead in
                     guard bead.status != .closed else { return }
-                    var info = bead.fields[BeadStore.stepField]?.objectValue ?? [:]
-                    info["skipped"] = .object(["by": .string(me), "at": .string(stamp), "note": .string("squashed")])
-                    bead.fields[BeadStore.stepField] = .object(info)
-                    bead.status = .closed
-                    bead.fields["closed_at"] = .string(stamp)
-                    bead.fields["close_reason"] = .string("skipped by \(me): squashed")
+                    Self.closeStep(
+                        &bead, at: stamp, reason: "skipped by \(me): squashed", recording: "skipped",
+                        .object(["by": .string(me), "at": .string(stamp), "note": .string("squashed")]))
                 }
             }
             molecule = try load(moleculeID)

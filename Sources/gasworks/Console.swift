@@ -36,18 +36,11 @@ enum Console {
     }
 
     static func readFile(_ path: String) throws -> String {
-        guard let file = fopen(path, "r") else {
-            throw GasworksError(.usage, "cannot read '\(path)': \(String(cString: strerror(errno)))")
+        do {
+            return String(decoding: try LocalFile.read(path), as: UTF8.self)
+        } catch {
+            throw GasworksError(.usage, "cannot read '\(path)': \(error.reason)")
         }
-        defer { fclose(file) }
-        var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = fread(&buffer, 1, buffer.count, file)
-            if count <= 0 { break }
-            data.append(contentsOf: buffer[0..<count])
-        }
-        return String(decoding: data, as: UTF8.self)
     }
 
     static func writeFile(_ path: String, _ text: String) throws {

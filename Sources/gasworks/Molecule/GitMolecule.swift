@@ -75,7 +75,7 @@ struct FormulaList: ParsableCommand {
                 } else {
                     let kind = formula?.kind.rawValue ?? "invalid"
                     text +=
-                        "\(BeadOutput.pad(entry.name, 20)) \(BeadOutput.pad(kind, 9)) \(entry.shadowed ? "(hidden) " : "")\(BeadOutput.oneLine(summary, 70))\n"
+                        "\(BeadOutput.pad(entry.name, 20)) \(BeadOutput.pad(kind, 9)) \(entry.shadowed ? "(hidden) " : "")\(BeadStore.oneLine(summary, limit: 70))\n"
                 }
             }
             if common.json {

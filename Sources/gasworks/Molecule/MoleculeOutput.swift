@@ -54,7 +54,7 @@ enum MoleculeOutput {
         for (position, step) in cooked.steps.enumerated() {
             var line = "\(BeadOutput.pad(String(position + 1), 4))\(BeadOutput.pad(step.key, width)) "
             line += step.kind == .work ? "" : "[\(step.gate.map { "\($0.kind.rawValue) gate" } ?? step.kind.rawValue)] "
-            line += oneLine(step.title, 60)
+            line += BeadStore.oneLine(step.title, limit: 60)
             if !step.needs.isEmpty {
                 line += "  ← \(step.needs.joined(separator: step.needsAny ? " | " : ", "))"
             }
@@ -126,7 +126,7 @@ enum MoleculeOutput {
         var line = "\(marks[step.state] ?? "?") \(BeadOutput.pad(step.id, 14)) \(BeadOutput.pad(step.key, 24)) "
         line += BeadOutput.pad(step.state.rawValue, 10)
         if !step.summary.assignee.isEmpty { line += " \(step.summary.assignee)" }
-        line += "  \(oneLine(step.summary.title, 50))"
+        line += "  \(BeadStore.oneLine(step.summary.title, limit: 50))"
         if step.kind != .work { line += " [\(step.kind.rawValue)]" }
         return line
     }
@@ -163,23 +163,16 @@ enum MoleculeOutput {
         } else {
             out += "\nThe witness will run, against the commit you submit:\n"
             for check in checks {
-                out += "  $ \(check["run"]?.stringValue ?? "")  (timeout \(check["timeout"]?.intValue ?? 600)s)\n"
+                out +=
+                    "  $ \(check["run"]?.stringValue ?? "")  (timeout \(check["timeout"]?.intValue ?? Int64(Check.defaultTimeout))s)\n"
             }
         }
         let attempts = info?["attempts"]?.intValue ?? 0
         if attempts > 0 {
-            out += "\nFailed attempts so far: \(attempts) of \(info?["max_attempts"]?.intValue ?? 3)\n"
+            out +=
+                "\nFailed attempts so far: \(attempts) of \(info?["max_attempts"]?.intValue ?? Int64(CookedFormula.defaultMaxAttempts))\n"
         }
         out += "\nWhen it is done: git molecule done \(bead.id) --evidence \"…\"\n"
         return out
     }
-
-    static func oneLine(_ text: String, _ limit: Int) -> String {
-        let flat = text.split(whereSeparator: \.isNewline).joined(separator: " ")
-        return flat.count > limit ? String(flat.prefix(limit - 1)) + "…" : flat
-    }
-}
-
-extension BeadOutput {
-    static func oneLine(_ text: String, _ limit: Int) -> String { MoleculeOutput.oneLine(text, limit) }
 }
