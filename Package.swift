@@ -39,7 +39,7 @@ let package = Package(
         .executableTarget(name: "gitkit-probe", dependencies: ["GitKit"]),
         .executableTarget(
             name: "gasworks-bench",
-            dependencies: ["GitKit", "BeadKit"],
+            dependencies: ["GitKit", "BeadKit", "TestSupport"],
             path: "Benchmarks/Sources/gasworks-bench"
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -18,15 +18,6 @@ final class RigFixture {
     let directory: String
     init(directory: String) { self.directory = directory }
 
-    private var cachedGasworks: String?
-    /// The `gasworks` binary built beside this harness.
-    func gasworks() throws -> String {
-        if let cachedGasworks { return cachedGasworks }
-        let path = try builtProduct("gasworks")
-        cachedGasworks = path
-        return path
-    }
-
     // MARK: a rig of 100 beads, and what one create adds to it
 
     struct CreateRig {
@@ -44,7 +35,7 @@ final class RigFixture {
 
     func createRig() throws -> CreateRig {
         if let cachedCreateRig { return cachedCreateRig }
-        let gasworks = try gasworks()
+        let gasworks = try gasworksBinary()
         let path = directory + "/rig-100"
         try Spawn.output(["git", "init", "-q", "-b", "main", path])
         try Spawn.output([gasworks, "bead", "init", "--prefix", "gw", "-q"], in: path)
@@ -113,7 +104,7 @@ final class RigFixture {
 
     func bigRig() throws -> BigRig {
         if let cachedBigRig { return cachedBigRig }
-        let gasworks = try gasworks()
+        let gasworks = try gasworksBinary()
         let generated = Self.generateBigRig()
         let jsonl = directory + "/rig-10k.jsonl"
         try writeFile(jsonl, generated.jsonl)
@@ -214,7 +205,7 @@ final class RigFixture {
         let path = string(fromCString: resolved)
         let template = directory + "/beads-database"
         try Spawn.output(["git", "init", "-q", "-b", "main", template])
-        let imported = try Spawn.output([try gasworks(), "bead", "import", path], in: template)
+        let imported = try Spawn.output([try gasworksBinary(), "bead", "import", path], in: template)
         let issues = Self.beadsDatabaseIssues
         guard imported == "imported \(issues) beads: \(issues) created, 0 updated, 0 unchanged\n" else {
             throw BenchError("gasworks bead import of \(Self.beadsDatabase) printed: \(imported)")
@@ -416,7 +407,7 @@ func beadCommandFigures(_ rigs: @escaping () -> RigFixture) -> [Figure] {
             ours: Side("`gasworks bead create \"\(RigFixture.createTitle)\" -q`", .wholeProcess) { trial in
                 let fixture = rigs()
                 let rig = try fixture.createRig()
-                let gasworks = try fixture.gasworks()
+                let gasworks = try gasworksBinary()
                 let repository = trial.directory + "/rig"
                 try Spawn.output(["cp", "-a", rig.path, repository])
                 let result = try trial.time {
@@ -459,7 +450,7 @@ func beadCommandFigures(_ rigs: @escaping () -> RigFixture) -> [Figure] {
         trial.fingerprint = result.stdout
     }
     let emptyList = { (trial: Trial, environment: [String: String]) throws -> ChildResult in
-        let gasworks = try rigs().gasworks()
+        let gasworks = try gasworksBinary()
         let repository = try trial.initRepository()
         let result = try trial.time {
             try Spawn.run([gasworks, "bead", "list", "-q"], in: repository, environment: environment)
@@ -497,7 +488,7 @@ func beadCommandFigures(_ rigs: @escaping () -> RigFixture) -> [Figure] {
                 let probe = try trial.initRepository("probe")
                 try trial.expect(
                     !(try fixture.reachesCABundle(
-                        [try fixture.gasworks(), "bead", "list", "-q"], in: probe, trial: trial)),
+                        [try gasworksBinary(), "bead", "list", "-q"], in: probe, trial: trial)),
                     "libgit2 called the preloaded CA loader: the executable's own no-op loaders are not in effect")
                 _ = try emptyList(trial, ["LD_PRELOAD": try fixture.caBundleStub()])
             },
@@ -513,7 +504,7 @@ func beadCommandFigures(_ rigs: @escaping () -> RigFixture) -> [Figure] {
                 + "and the CA bundle is libgit2's other start-up work plus opening the repository.",
             ours: Side("`gasworks bead list -h`", .wholeProcess) { trial in
                 let fixture = rigs()
-                let argv = [try fixture.gasworks(), "bead", "list", "-h"]
+                let argv = [try gasworksBinary(), "bead", "list", "-h"]
                 try trial.expect(
                     !(try fixture.reachesCABundle(argv, in: trial.directory, trial: trial)),
                     "bead list -h initialized libgit2")
@@ -541,7 +532,7 @@ func beadCommandFigures(_ rigs: @escaping () -> RigFixture) -> [Figure] {
         Side("`gasworks bead \(arguments.joined(separator: " "))`, index cache warm", .wholeProcess) { trial in
             let fixture = rigs()
             let rig = try fixture.bigRig()
-            let argv = [try fixture.gasworks(), "bead"] + arguments
+            let argv = [try gasworksBinary(), "bead"] + arguments
             // Untimed: warm the cache, then note it; a warm run must answer without rewriting it.
             let warmup = try Spawn.run(argv, in: rig.path)
             try trial.expect(warmup.status == 0, "warm-up run failed: \(warmup.stderr)")
@@ -590,7 +581,7 @@ func beadCommandFigures(_ rigs: @escaping () -> RigFixture) -> [Figure] {
                 unlink(indexCache(rig.path))
                 try trial.expect(fileIdentity(indexCache(rig.path)) == nil, "cannot delete the index cache")
                 let result = try trial.time {
-                    try Spawn.run([try fixture.gasworks(), "bead", "ready", "-q"], in: rig.path)
+                    try Spawn.run([try gasworksBinary(), "bead", "ready", "-q"], in: rig.path)
                 }
                 try trial.expect(result.status == 0, "ready failed: \(result.stderr)")
                 try trial.expect(result.stdout == rig.expectedReady, "ready printed other ids than expected")
@@ -625,7 +616,7 @@ func beadCommandFigures(_ rigs: @escaping () -> RigFixture) -> [Figure] {
                 let database = try fixture.beadsDatabase()
                 let repository = try trial.initRepository()
                 let result = try trial.time {
-                    try Spawn.run([try fixture.gasworks(), "bead", "import", database.path], in: repository)
+                    try Spawn.run([try gasworksBinary(), "bead", "import", database.path], in: repository)
                 }
                 let issues = RigFixture.beadsDatabaseIssues
                 try trial.expect(

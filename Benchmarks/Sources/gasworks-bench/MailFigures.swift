@@ -16,15 +16,6 @@ final class MailFixture {
     let directory: String
     init(directory: String) { self.directory = directory }
 
-    private var cachedGasworks: String?
-    /// The `gasworks` binary built beside this harness.
-    func gasworks() throws -> String {
-        if let cachedGasworks { return cachedGasworks }
-        let path = try builtProduct("gasworks")
-        cachedGasworks = path
-        return path
-    }
-
     // MARK: one message of the generated mailbox
 
     /// Message `index` (0 is the oldest) of the generated mailbox, exactly as `gasworks mail send`
@@ -143,7 +134,7 @@ final class MailFixture {
             throw BenchError("the generated message.json is not gasworks' canonical JSON:\n\(stored)")
         }
         let shown = try Spawn.output(
-            [try gasworks(), "mail", "inbox", "-b", Self.inboxMailbox, "-n", "1", "--json"], in: path)
+            [try gasworksBinary(), "mail", "inbox", "-b", Self.inboxMailbox, "-n", "1", "--json"], in: path)
         guard try JSONValue.parse(shown) == .array([newest.inboxJSON]) else {
             throw BenchError("gasworks mail inbox --json shows the newest message as \(shown)")
         }
@@ -307,7 +298,7 @@ func mailFigures(_ mail: @escaping () -> MailFixture) -> [Figure] {
             ours: Side("`gasworks \(inboxArguments.joined(separator: " "))`", .wholeProcess) { trial in
                 let fixture = mail()
                 let rig = try fixture.inboxRig()
-                let result = try trial.time { try Spawn.run([try fixture.gasworks()] + inboxArguments, in: rig.path) }
+                let result = try trial.time { try Spawn.run([try gasworksBinary()] + inboxArguments, in: rig.path) }
                 try trial.expect(
                     result.status == 0 && result.stderr.isEmpty, "inbox exited \(result.status): \(result.stderr)")
                 try trial.expect(result.stdout == rig.expected, "inbox printed other ids than the 50 newest")
@@ -361,8 +352,7 @@ func mailFigures(_ mail: @escaping () -> MailFixture) -> [Figure] {
                 "`gasworks \(sendArguments.joined(separator: " "))` while `gasworks \(waitArguments.joined(separator: " "))` "
                     + "sleeps, until the waiter exits", .wholeProcess
             ) { trial in
-                let fixture = mail()
-                let gasworks = try fixture.gasworks()
+                let gasworks = try gasworksBinary()
                 let repository = try trial.initRepository()
                 let waiter = try BackgroundProcess(
                     [gasworks] + waitArguments, in: repository, stdoutPath: trial.directory + "/wait.out",
@@ -395,7 +385,7 @@ func mailFigures(_ mail: @escaping () -> MailFixture) -> [Figure] {
                     + "300 ms after its start: \(ticks) tick\(ticks == 1 ? "" : "s") of 1/\(ticksPerSecond) s"
             },
             baseline: Side("`gasworks \(sendArguments.joined(separator: " "))` alone", .wholeProcess) { trial in
-                let gasworks = try mail().gasworks()
+                let gasworks = try gasworksBinary()
                 let repository = try trial.initRepository()
                 try Spawn.output(["mkdir", "-p", repository + "/.git/refs/gt/mail"])
                 let sent = try trial.time { try Spawn.run([gasworks] + sendArguments, in: repository) }

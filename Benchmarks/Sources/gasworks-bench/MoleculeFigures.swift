@@ -1,34 +1,12 @@
 import Foundation
+import TestSupport
 
-/// A generated formula of 1,025 steps (the size of Gas Town's largest): a chain in which
-/// every tenth step fans out to three side steps that the next chain step needs. The same
-/// shape as the crash test's formula.
+/// A generated formula of 1,025 steps (the size of Gas Town's largest), the same one the
+/// crash test pours.
 enum BigFormula {
     static let steps = 1_025
 
-    static var text: String {
-        var text = "formula = \"big\"\ndescription = \"Generated: \(steps) steps.\"\n[vars.topic]\nrequired = true\n"
-        var previous: [String] = []
-        var index = 0
-        while index < steps {
-            let id = "s\(index)"
-            text += "\n[[steps]]\nid = \"\(id)\"\ntitle = \"Step \(index) of {{topic}}\"\n"
-            text += "description = \"Do part \(index) of {{topic}}.\"\ncheck = \"test -f part-\(index)\"\n"
-            if !previous.isEmpty { text += "needs = [\(previous.map { "\"\($0)\"" }.joined(separator: ", "))]\n" }
-            index += 1
-            if index % 10 == 0, index + 3 <= steps {
-                let side = (0..<3).map { "s\(index + $0)" }
-                for sideID in side {
-                    text += "\n[[steps]]\nid = \"\(sideID)\"\ntitle = \"Side \(sideID)\"\nneeds = [\"\(id)\"]\n"
-                }
-                index += 3
-                previous = side
-            } else {
-                previous = [id]
-            }
-        }
-        return text
-    }
+    static var text: String { generatedFormula(name: "big", count: steps) }
 
     /// A repository with the formula in its `formulas/` and a first commit.
     static func makeRig(_ path: String, trial: Trial) throws {
@@ -57,7 +35,7 @@ enum BigFormula {
     }
 }
 
-func moleculeFigures(_ mail: @escaping () -> MailFixture) -> [Figure] {
+func moleculeFigures() -> [Figure] {
     var figures: [Figure] = []
     let pour = ["molecule", "pour", "big", "--var", "topic=t", "-q"]
     figures.append(
@@ -72,7 +50,7 @@ func moleculeFigures(_ mail: @escaping () -> MailFixture) -> [Figure] {
             ours: Side("`gasworks \(pour.joined(separator: " "))`", .wholeProcess) { trial in
                 let rig = trial.directory + "/rig"
                 try BigFormula.makeRig(rig, trial: trial)
-                let result = try trial.time { try Spawn.run([try mail().gasworks()] + pour, in: rig) }
+                let result = try trial.time { try Spawn.run([try gasworksBinary()] + pour, in: rig) }
                 try trial.expect(
                     result.status == 0 && result.stderr.isEmpty, "pour exited \(result.status): \(result.stderr)")
                 let refs = try trial.git("for-each-ref", "--format=%(refname)", "refs/gt/beads/", in: rig)
@@ -111,7 +89,7 @@ func moleculeFigures(_ mail: @escaping () -> MailFixture) -> [Figure] {
         let rig = FileManager.default.temporaryDirectory.path + "/gasworks-bench-next-\(getpid())"
         try? FileManager.default.removeItem(atPath: rig)
         try BigFormula.makeRig(rig, trial: trial)
-        let gasworks = try mail().gasworks()
+        let gasworks = try gasworksBinary()
         let poured = try Spawn.run([gasworks] + pour, in: rig)
         try trial.expect(poured.status == 0, "pour failed: \(poured.stderr)")
         let molecule = trimmed(poured.stdout)
@@ -134,7 +112,7 @@ func moleculeFigures(_ mail: @escaping () -> MailFixture) -> [Figure] {
                 + "for-each-ref refs/gt/beads/<mol>.`.",
             ours: Side("`gasworks molecule next <mol> -q`", .wholeProcess) { trial in
                 let (rig, molecule) = try nextRig(trial)
-                let argv = [try mail().gasworks(), "molecule", "next", molecule, "-q"]
+                let argv = [try gasworksBinary(), "molecule", "next", molecule, "-q"]
                 let result = try trial.time { try Spawn.run(argv, in: rig) }
                 try trial.expect(result.status == 0, "next exited \(result.status): \(result.stderr)")
                 try trial.expect(trimmed(result.stdout) == "\(molecule).21", "next printed \(result.stdout)")

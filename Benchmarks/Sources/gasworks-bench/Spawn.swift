@@ -142,6 +142,11 @@ func writeFile(_ path: String, _ bytes: [UInt8]) throws {
 
 func writeFile(_ path: String, _ text: String) throws { try writeFile(path, Array(text.utf8)) }
 
+/// The `gasworks` binary built beside this harness, looked up once: whole-process figures
+/// name it inside their timed blocks.
+func gasworksBinary() throws -> String { try gasworksPath.get() }
+private let gasworksPath = Result { try builtProduct("gasworks") }
+
 /// The path of another product built beside this executable (`gasworks`, `gitkit-probe`), so
 /// whole-process figures run exactly the build being measured rather than whatever is on PATH.
 func builtProduct(_ name: String) throws -> String {

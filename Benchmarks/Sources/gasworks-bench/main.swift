@@ -22,7 +22,7 @@ func registry(_ fixtures: Fixtures) -> [Figure] {
         + notesFigures { fixtures.notes }
         + beadCommandFigures { fixtures.rigs }
         + mailFigures { fixtures.mail }
-        + moleculeFigures { fixtures.mail }
+        + moleculeFigures()
 }
 
 let usage = """
