@@ -28,10 +28,12 @@ let package = Package(
             name: "MoleculeKit",
             dependencies: ["GitKit", "BeadKit", "MailKit", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
+        .target(name: "WitnessKit", dependencies: ["GitKit", "BeadKit", "MailKit", "MoleculeKit"]),
+        .target(name: "RigKit", dependencies: ["GitKit", "BeadKit", "MoleculeKit", "WitnessKit"]),
         .executableTarget(
             name: "gasworks",
             dependencies: [
-                "BeadKit", "GitKit", "MailKit", "MoleculeKit",
+                "BeadKit", "GitKit", "MailKit", "MoleculeKit", "WitnessKit", "RigKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

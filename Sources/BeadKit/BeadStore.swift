@@ -35,12 +35,26 @@ public final class BeadStore {
         now = ISO8601.format(signature.time)
     }
 
-    /// `GT_ACTOR`, then `gt.actor`, then the polecat name, then git's `user.name`.
+    /// `GT_ACTOR`, then the polecat or crew name from the environment, then the worker this
+    /// checkout belongs to (`git rig worker`), then `gt.actor`, then git's `user.name`.
     static func defaultActor(_ repository: Repository, fallback: String) throws -> String {
         if let actor = ProcessEnvironment["GT_ACTOR"], !actor.isEmpty { return actor }
-        if let actor = try repository.config("gt.actor"), !actor.isEmpty { return actor }
         if let polecat = ProcessEnvironment["GT_POLECAT"], !polecat.isEmpty { return "polecat/" + polecat }
+        if let crew = ProcessEnvironment["GT_CREW"], !crew.isEmpty { return "crew/" + crew }
+        if let worker = Self.worker(of: repository) { return worker }
+        if let actor = try repository.config("gt.actor"), !actor.isEmpty { return actor }
         return try repository.config("user.name") ?? fallback
+    }
+
+    /// The file in a checkout's own git dir that names the worker it belongs to: the hook
+    /// stubs test for it without starting a process.
+    public static let workerFile = "gt/worker"
+
+    /// The worker (`polecat/<name>`, `crew/<name>`) whose checkout `repository` is, if any.
+    public static func worker(of repository: Repository) -> String? {
+        guard let bytes = try? LocalFile.read(repository.gitDir + workerFile) else { return nil }
+        let name = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+        return name.isEmpty ? nil : name
     }
 
     /// The rig's id prefix: `gt.prefix`, else one derived from the directory name as Beads does.

@@ -22,3 +22,75 @@ public enum LocalFile {
         return bytes
     }
 }
+
+extension LocalFile {
+    public static func isFile(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// A folder Gasworks ships (`formulas`, `hooks`), found from the running executable's
+    /// real path: `<prefix>/share/gasworks/<name>` when installed, else `<name>` at the top
+    /// of the source tree it was built in.
+    public static func shippedDirectory(_ name: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        var directory = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        for _ in 0..<5 {
+            directory = String(directory[..<(directory.lastIndex(of: "/") ?? directory.startIndex)])
+            guard !directory.isEmpty else { return nil }
+            let installed = directory + "/share/gasworks/" + name
+            if isDirectory(installed) { return installed }
+            if isDirectory(directory + "/" + name), isFile(directory + "/Package.swift") {
+                return directory + "/" + name
+            }
+        }
+        return nil
+    }
+}
+
+extension LocalFile {
+    /// Writes `text` to `path` all at once: into a temporary file beside it, then renamed
+    /// over it, so a reader (or a crash) never sees half a file.
+    public static func write(_ text: String, to path: String, mode: mode_t = 0o644) throws(Failure) {
+        let temporary = path + ".tmp-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw Failure(reason: String(cString: strerror(errno))) }
+        let bytes = Array(text.utf8)
+        var written = 0
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            guard count > 0 else {
+                let reason = String(cString: strerror(errno))
+                close(fd)
+                unlink(temporary)
+                throw Failure(reason: reason)
+            }
+            written += count
+        }
+        fchmod(fd, mode)
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw Failure(reason: reason)
+        }
+    }
+
+    /// `mkdir -p`.
+    public static func makeDirectories(_ path: String) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            mkdir(current, 0o755)
+        }
+    }
+
+    public static func isExecutable(_ path: String) -> Bool { access(path, X_OK) == 0 && isFile(path) }
+}

@@ -26,6 +26,25 @@ public enum ReferenceChange: Sendable, Equatable {
 }
 
 extension Repository {
+    /// The ref a symbolic ref (such as `HEAD`) points at; nil when `name` does not exist or
+    /// is not symbolic.
+    public func symbolicTarget(_ name: String) throws -> String? {
+        var reference: OpaquePointer?
+        let rc = git_reference_lookup(&reference, pointer, name)
+        if rc == GIT_ENOTFOUND.rawValue { return nil }
+        try check(rc, "git_reference_lookup(\(name))")
+        defer { git_reference_free(reference) }
+        return git_reference_symbolic_target(reference).map { String(cString: $0) }
+    }
+
+    /// The names of the configured remotes.
+    public func remoteNames() throws -> [String] {
+        var list = git_strarray()
+        try check(git_remote_list(&list, pointer), "git_remote_list")
+        defer { git_strarray_dispose(&list) }
+        return (0..<list.count).compactMap { list.strings[$0].map { String(cString: $0) } }
+    }
+
     /// The object `name` points at (following symbolic refs), nil when it does not exist.
     public func referenceTarget(_ name: String) throws -> OID? {
         var oid = git_oid()

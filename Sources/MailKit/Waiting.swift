@@ -38,10 +38,11 @@ extension Mailbox {
 
 /// inotify watches on the directories where a ref can change: its loose file's directory
 /// and the common git dir (for `packed-refs`).
-final class RefWatcher {
+public final class RefWatcher {
     private let fd: Int32
 
-    init(repository: Repository, refName: String) throws {
+    /// Watches where `refName` (which need not exist yet) and its siblings change.
+    public init(repository: Repository, refName: String) throws {
         fd = inotify_init1(Int32(IN_CLOEXEC))
         guard fd >= 0 else {
             throw GasworksError(.repository, "cannot watch refs: \(String(cString: strerror(errno)))")
@@ -60,7 +61,7 @@ final class RefWatcher {
 
     /// Sleeps until a watched directory changes or `seconds` pass (negative: no limit),
     /// then drains the pending events.
-    func sleep(upTo seconds: Double) {
+    public func sleep(upTo seconds: Double) {
         var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         let milliseconds = seconds < 0 ? -1 : Int32(min(seconds * 1000, Double(Int32.max)).rounded(.up))
         guard poll(&descriptor, 1, milliseconds) > 0 else { return }

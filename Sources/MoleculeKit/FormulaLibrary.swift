@@ -40,23 +40,7 @@ public struct FormulaLibrary: Sendable {
     }
 
     /// The shipped set, found from the running executable's real path.
-    static func shippedDirectory() -> String? {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard count > 0 else { return nil }
-        var directory = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        for _ in 0..<5 {
-            directory = String(directory[..<(directory.lastIndex(of: "/") ?? directory.startIndex)])
-            guard !directory.isEmpty else { return nil }
-            for candidate in [directory + "/share/gasworks/formulas", directory + "/formulas"]
-            where isDirectory(candidate)
-                && (candidate.hasSuffix("share/gasworks/formulas") || isFile(directory + "/Package.swift"))
-            {
-                return candidate
-            }
-        }
-        return nil
-    }
+    static func shippedDirectory() -> String? { LocalFile.shippedDirectory("formulas") }
 
     /// A formula by name (or by path, when the argument names a file).
     public func source(named name: String) throws -> FormulaSource {
@@ -118,16 +102,7 @@ public struct FormulaLibrary: Sendable {
     }
 }
 
-func isFile(_ path: String) -> Bool {
-    var info = stat()
-    return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
-}
-
-func isDirectory(_ path: String) -> Bool {
-    var info = stat()
-    return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
-}
-
+func isFile(_ path: String) -> Bool { LocalFile.isFile(path) }
 func listDirectory(_ path: String) -> [String] {
     guard let directory = opendir(path) else { return [] }
     defer { closedir(directory) }

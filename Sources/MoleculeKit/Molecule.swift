@@ -308,7 +308,7 @@ public final class MoleculeStore {
 
     /// Runs `body` with the right to open and close steps.
     @discardableResult
-    func withStepAuthority<T>(_ body: () throws -> T) rethrows -> T {
+    public func withStepAuthority<T>(_ body: () throws -> T) rethrows -> T {
         let previous = beads.stepAuthority
         beads.stepAuthority = true
         defer { beads.stepAuthority = previous }

@@ -15,6 +15,10 @@ case "git-mail":
     runMain(GitMail.self)
 case "git-molecule":
     runMain(GitMolecule.self)
+case "git-witness":
+    runMain(GitWitness.self)
+case "git-rig":
+    runMain(GitRig.self)
 default:
     runMain(Gasworks.self)
 }

@@ -1,0 +1,148 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A finished child process: how it ended, how long it took, and what it printed.
+public struct ChildOutcome: Sendable {
+    /// The exit status, or 128 + the signal that ended it.
+    public var status: Int32
+    /// True when it ran past its time limit and was killed.
+    public var timedOut: Bool
+    public var seconds: Double
+    /// stdout and stderr interleaved as written, up to the capture limit.
+    public var output: [UInt8]
+    /// Bytes written beyond the capture limit (dropped from `output`).
+    public var droppedBytes: Int
+
+    public var text: String { String(decoding: output, as: UTF8.self) }
+}
+
+/// Runs commands as real child processes (`posix_spawn`): each in its own process group,
+/// so a timeout ends everything it started, with stdout and stderr captured through one pipe.
+public enum ChildProcess {
+    /// Variables that tie a git process to one repository. A hook runs with them set for the
+    /// repository being committed to; children that work elsewhere must not inherit them.
+    public static let repositoryVariables: Set<String> = [
+        "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_QUARANTINE_PATH",
+        "GIT_REFLOG_ACTION", "GIT_EDITOR",
+    ]
+
+    /// This process's environment without `removing`, with `adding` on top.
+    public static func environment(removing: Set<String> = repositoryVariables, adding: [String: String] = [:])
+        -> [String]
+    {
+        var entries: [String] = []
+        var index = 0
+        while let entry = environ[index] {
+            let text = String(cString: entry)
+            let name = String(text.prefix { $0 != "=" })
+            if !removing.contains(name), adding[name] == nil { entries.append(text) }
+            index += 1
+        }
+        for (name, value) in adding.sorted(by: { $0.key < $1.key }) { entries.append(name + "=" + value) }
+        return entries
+    }
+
+    /// Runs `argv` (searched on PATH) in `directory` with stdin from /dev/null. After
+    /// `timeout` seconds the whole process group gets SIGTERM, then SIGKILL two seconds later.
+    /// At most `captureLimit` bytes of output are kept; the rest is counted and dropped.
+    public static func run(
+        _ argv: [String], in directory: String? = nil, environment: [String]? = nil, timeout: Double? = nil,
+        captureLimit: Int = 1 << 20
+    ) throws -> ChildOutcome {
+        precondition(!argv.isEmpty)
+        var pipeEnds: [Int32] = [0, 0]
+        guard pipe(&pipeEnds) == 0 else {
+            throw GitError(
+                code: .other(-1), message: "cannot create a pipe: \(String(cString: strerror(errno)))",
+                function: "pipe2")
+        }
+        let (readEnd, writeEnd) = (pipeEnds[0], pipeEnds[1])
+        // Neither end leaks into other children; the spawned one gets the write end as 1 and 2.
+        _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
+        posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+
+        // `cd` inside a shell: posix_spawn has no portable change of directory.
+        let command = directory.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0] + argv } ?? argv
+        let cArguments = command.map { strdup($0) } + [nil]
+        let cEnvironment = (environment ?? Self.environment(removing: [])).map { strdup($0) } + [nil]
+        defer {
+            for pointer in cArguments + cEnvironment { free(pointer) }
+        }
+        var pid = pid_t()
+        let started = MonotonicClock.seconds()
+        let rc = posix_spawnp(&pid, command[0], &actions, &attributes, cArguments, cEnvironment)
+        close(writeEnd)
+        guard rc == 0 else {
+            close(readEnd)
+            throw GitError(
+                code: .other(-1), message: "cannot run \(argv[0]): \(String(cString: strerror(rc)))",
+                function: "posix_spawnp")
+        }
+
+        var output: [UInt8] = []
+        var dropped = 0
+        var timedOut = false
+        var killAt: Double? = nil
+        let deadline = timeout.map { started + $0 }
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var open = true
+        while open {
+            var waitMilliseconds: Int32 = -1
+            let now = MonotonicClock.seconds()
+            if let deadline, !timedOut {
+                if now >= deadline {
+                    timedOut = true
+                    kill(-pid, SIGTERM)
+                    killAt = now + 2
+                } else {
+                    waitMilliseconds = Int32(((deadline - now) * 1000).rounded(.up))
+                }
+            }
+            if let killAt {
+                if now >= killAt {
+                    kill(-pid, SIGKILL)
+                    break  // The group is gone; any grandchild holding the pipe is killed too.
+                }
+                waitMilliseconds = Int32(((killAt - now) * 1000).rounded(.up))
+            }
+            var descriptor = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, waitMilliseconds)
+            if ready < 0, errno == EINTR { continue }
+            guard ready > 0 else { continue }
+            let count = read(readEnd, &buffer, buffer.count)
+            if count < 0, errno == EINTR { continue }
+            if count <= 0 {
+                open = false
+                break
+            }
+            let room = max(0, captureLimit - output.count)
+            output.append(contentsOf: buffer[0..<min(count, room)])
+            dropped += max(0, count - room)
+        }
+        close(readEnd)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+        // Whatever the command left running in its group goes with it.
+        kill(-pid, SIGKILL)
+        let seconds = MonotonicClock.seconds() - started
+        let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return ChildOutcome(
+            status: exitStatus, timedOut: timedOut, seconds: seconds, output: output, droppedBytes: dropped)
+    }
+}
