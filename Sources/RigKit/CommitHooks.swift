@@ -56,6 +56,8 @@ public final class CommitHooks {
     /// Checks (and in a worker's checkout completes) the message in `file`. Throws a refusal
     /// that says what to do instead; writes nothing to the rig's state when it refuses.
     public func commitMessage(file: String) throws {
+        // Hooks installed where no rig is (a shared core.hooksPath) leave commits alone.
+        guard try Rig.isRig(repository) else { return }
         let original: String
         do {
             original = String(decoding: try LocalFile.read(file), as: UTF8.self)
@@ -201,6 +203,7 @@ public final class CommitHooks {
     @discardableResult
     public func postCommit() throws -> [String] {
         unlink(repository.gitDir + Self.postCommitFile)
+        guard try Rig.isRig(repository) else { return [] }
         return try recordCommits()
     }
 

@@ -8,6 +8,11 @@ public enum Rig {
         try repository.config("gt.target").flatMap { $0.isEmpty ? nil : $0 } ?? "main"
     }
 
+    /// A repository is a rig once `git rig init` (or `git bead init`) gave it a prefix or target.
+    public static func isRig(_ repository: Repository) throws -> Bool {
+        try repository.config("gt.target") != nil || repository.config("gt.prefix") != nil
+    }
+
     /// Where a remote's copy of the rig's state is fetched to, kept apart from local state
     /// (`git rig sync` merges it in).
     public static func fetchRefspecs(remote: String) -> [String] {

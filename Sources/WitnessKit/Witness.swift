@@ -118,7 +118,7 @@ public final class Witness {
             let body =
                 "Step \(id) (\(bead.title)) failed its checks \(attempt) time\(attempt == 1 ? "" : "s"), the limit.\n"
                 + "Molecule \(moleculeID) is blocked until you act: git witness retry \(id) gives the worker "
-                + "another round; git molecule skip \(id) or git witness approve \(id) decides it yourself.\n\n"
+                + "another round; git molecule skip \(id) or git molecule approve \(id) decides it yourself.\n\n"
                 + failure
             try mail(
                 to: "overseer", type: "escalation", subject: "Blocked \(id): checks failed \(attempt)×", body: body)
