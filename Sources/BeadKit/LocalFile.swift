@@ -94,3 +94,19 @@ extension LocalFile {
 
     public static func isExecutable(_ path: String) -> Bool { access(path, X_OK) == 0 && isFile(path) }
 }
+
+extension LocalFile {
+    /// The names in a directory (without `.` and `..`); empty when it cannot be read.
+    public static func list(_ path: String) -> [String] {
+        guard let directory = opendir(path) else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+}

@@ -136,6 +136,31 @@ extension Repository {
         return try body(config!)
     }
 
+    /// Every config entry whose (normalized, lower-case) name matches the regular expression
+    /// `pattern`, as (name, value) in file order.
+    public func configEntries(matching pattern: String) throws -> [(name: String, value: String)] {
+        try withConfigSnapshot { config in
+            var iterator: OpaquePointer?
+            try check(git_config_iterator_glob_new(&iterator, config, pattern), "git_config_iterator_glob_new")
+            defer { git_config_iterator_free(iterator) }
+            var entries: [(String, String)] = []
+            var entry: UnsafeMutablePointer<git_config_entry>?
+            while git_config_next(&entry, iterator) == 0, let entry {
+                entries.append((String(cString: entry.pointee.name), String(cString: entry.pointee.value)))
+            }
+            return entries
+        }
+    }
+
+    /// Removes a key from the repository's own config file; nothing happens when it is not there.
+    public func unsetConfig(_ key: String) throws {
+        try withLocalConfig { config in
+            let rc = git_config_delete_entry(config, key)
+            if rc == GIT_ENOTFOUND.rawValue { return }
+            try check(rc, "git_config_delete_entry(\(key))")
+        }
+    }
+
     private func withLocalConfig<T>(_ body: (OpaquePointer) throws -> T) throws -> T {
         var all: OpaquePointer?
         try check(git_repository_config(&all, pointer), "git_repository_config")

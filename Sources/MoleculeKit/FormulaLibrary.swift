@@ -103,15 +103,4 @@ public struct FormulaLibrary: Sendable {
 }
 
 func isFile(_ path: String) -> Bool { LocalFile.isFile(path) }
-func listDirectory(_ path: String) -> [String] {
-    guard let directory = opendir(path) else { return [] }
-    defer { closedir(directory) }
-    var names: [String] = []
-    while let entry = readdir(directory) {
-        let name = withUnsafePointer(to: entry.pointee.d_name) {
-            $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names
-}
+func listDirectory(_ path: String) -> [String] { LocalFile.list(path) }

@@ -14,9 +14,12 @@ public final class CommitHooks {
     static let trailersFile = "gt/trailers"
     static let postCommitFile = "gt/post-commit"
     static let notedFile = "gt/noted"
+    static let validatedFile = "gt/validated"
 
     let molecules: MoleculeStore
     var beads: BeadStore { molecules.beads }
+    /// Beads whose refs the checks of this commit read: the decision holds while they stay.
+    var consulted: [String] = []
     var repository: Repository { beads.repository }
 
     public init(molecules: MoleculeStore) {
@@ -98,6 +101,7 @@ public final class CommitHooks {
                 throw GasworksError(.repository, "cannot write the commit message \(file): \(error.reason)")
             }
         }
+        if worker { rememberValidation(trailers) }
         let named = trailers.contains { $0.key.hasPrefix("Gt-") }
         if trailers.contains(where: { $0.key.lowercased() == Trailer.stepDone.lowercased() }) || (named && !worker) {
             writeState(Self.postCommitFile, "")
@@ -116,6 +120,8 @@ public final class CommitHooks {
                 .refused, "commit names unknown step '\(given)' (\(trailer)): use an id from git molecule show")
         }
         let bead = try beads.load(id).bead
+        consulted += [id] + bead.dependencies.filter { $0.type.isBlocking || $0.type == .related }.map(\.dependsOn)
+        if id != given { consulted.append("?") }  // a prefix: another bead could make it ambiguous
         guard bead.fields[BeadStore.stepField] != nil else {
             throw GasworksError(
                 .refused,
@@ -162,6 +168,8 @@ public final class CommitHooks {
                 .refused, "commit names unknown bead '\(given)' (\(Trailer.bead)): check the id (git bead list)")
         }
         let bead = try beads.load(id).bead
+        consulted.append(id)
+        if id != given { consulted.append("?") }
         if bead.status == .closed || bead.isDeleted {
             throw GasworksError(.refused, "bead \(id) is closed: commit for open work (git bead ready)")
         }
@@ -175,11 +183,38 @@ public final class CommitHooks {
                     index.beads[molecule]?.json.contains("\"on\":\"\(id)\"")
                 } == true
         }
-        if holdsStep { return }
+        if holdsStep {
+            consulted.append("?")  // decided from the whole index
+            return
+        }
         throw GasworksError(
             .refused,
             "you (\(me)) have not claimed bead \(id)\(bead.assignee.map { " (held by \($0))" } ?? ""): claim it first (git bead claim \(id))"
         )
+    }
+
+    /// Records what this commit's checks read, so the commit-msg stub can let the next commit
+    /// naming the same trailers through without a process while none of those refs moved.
+    func rememberValidation(_ trailers: [(key: String, value: String)]) {
+        let gasworks = trailers.filter { $0.key.hasPrefix("Gt-") }
+        let reusable =
+            !gasworks.isEmpty && !consulted.contains("?")
+            && gasworks.allSatisfy { $0.key == Trailer.bead || $0.key == Trailer.step }
+        guard reusable else {
+            unlink(repository.gitDir + Self.validatedFile)
+            return
+        }
+        let worker = BeadStore.worker(of: repository) ?? ""
+        let key = ["GT_ACTOR", "GT_POLECAT", "GT_CREW"].map { ProcessEnvironment[$0] ?? "" }.joined(separator: "|")
+        var lines = ["key=\(key)|\(worker)"]
+        lines += gasworks.map { "trailer=\($0.key): \($0.value)" }
+        var seen = Set<String>()
+        for id in consulted where seen.insert(id).inserted {
+            let ref = BeadStore.refName(id)
+            let value = (try? repository.referenceTarget(ref))??.hex ?? "missing"
+            lines.append("ref=\(repository.commonDir)\(ref) \(value)")
+        }
+        writeState(Self.validatedFile, lines.map { $0 + "\n" }.joined())
     }
 
     static func parseLines(_ text: String) -> [(key: String, value: String)] {
@@ -208,9 +243,10 @@ public final class CommitHooks {
     }
 
     /// Notes every commit since the last one recorded (on HEAD, not on the target branch)
-    /// with the bead and step it serves, and submits steps their `Gt-Step-Done:` names.
+    /// with the bead and step it serves, and (when `submitting`) submits the steps their
+    /// `Gt-Step-Done:` names.
     @discardableResult
-    public func recordCommits() throws -> [String] {
+    public func recordCommits(submitting: Bool = true) throws -> [String] {
         guard let head = try? repository.revparse("HEAD") else { return [] }
         var hidden: [OID] = []
         if let noted = readState(Self.notedFile).flatMap({ OID(hex: $0.firstLine) }),
@@ -250,6 +286,7 @@ public final class CommitHooks {
             try repository.editNotes(notesRef: Self.beadNotesRef, edits, message: "gasworks: record commits")
         }
         writeState(Self.notedFile, head.hex + "\n")
+        guard submitting else { return [] }
         var submitted: [String] = []
         for (given, commit) in finished {
             let id = try beads.resolve(given)

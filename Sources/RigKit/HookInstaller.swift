@@ -5,8 +5,16 @@ import GitKit
     import Glibc
 #endif
 
-/// Installs the rig's hooks from the shipped `hooks/` folder as blocks between markers, so a
-/// user's own hook code keeps working, and removes them again without a trace.
+/// Installs the rig's hooks from the shipped `hooks/` folder, in one of two ways:
+///
+/// - `workers` (the default): complete hooks in `<common dir>/gt/hooks/`, which only
+///   workers' checkouts use (each gets `core.hooksPath` through an `includeIf "gitdir:…"`
+///   entry), chaining to the user's own hooks afterwards. Other checkouts run no Gasworks
+///   hook at all, and the user's hook files are never touched.
+/// - `everywhere`: blocks between markers in the hooks every checkout runs, keeping the
+///   user's hook code (after the block, or renamed to `<name>.user`).
+///
+/// Both are removed again without a trace.
 public struct HookInstaller {
     public static let names = ["prepare-commit-msg", "commit-msg", "post-commit", "pre-push", "reference-transaction"]
     static let begin = "# >>> gasworks >>> (managed by git rig hooks; your own code can follow the end marker)"
@@ -14,6 +22,11 @@ public struct HookInstaller {
     static let end = "# <<< gasworks <<<"
     static let userSuffix = ".user"
     static let shells = ["sh", "bash", "dash", "zsh", "ksh"]
+    static let modeKey = "gt.hooks"
+
+    public enum Mode: String, Sendable, CaseIterable {
+        case workers, everywhere
+    }
 
     public enum State: String, Sendable {
         /// The block is there and matches the shipped one.
@@ -27,25 +40,49 @@ public struct HookInstaller {
         public var name: String
         public var path: String
         public var state: State
-        /// The hook also runs code of the user's (after the block, or `<name>.user`).
+        /// The hook also runs code of the user's (after the block, `<name>.user`, or the
+        /// user's hook it chains to).
         public var keepsUserHook: Bool
     }
 
     let repository: Repository
-    public let directory: String
+    public let mode: Mode
+    /// Where the user's checkouts look for hooks: `core.hooksPath` (unless that is Gasworks'
+    /// own, as seen from a worker's checkout), else the common git dir's `hooks/`.
+    public let userDirectory: String
+    /// Gasworks' complete hooks for workers' checkouts (`workers` mode).
+    public let workerDirectory: String
+    /// The config file a worker's checkout includes: it sets `core.hooksPath`.
+    let includeFile: String
     let templates: String
     let target: String
 
-    public init(repository: Repository) throws {
+    /// Where the hooks of `mode` live.
+    public var directory: String { mode == .workers ? workerDirectory : userDirectory }
+
+    public init(repository: Repository, mode: Mode? = nil) throws {
         self.repository = repository
-        if let configured = try repository.config("core.hooksPath"), !configured.isEmpty {
+        workerDirectory = repository.commonDir + "gt/hooks"
+        includeFile = repository.commonDir + "gt/hooks.config"
+        if let mode {
+            self.mode = mode
+        } else if let configured = try repository.config(Self.modeKey), !configured.isEmpty {
+            guard let mode = Mode(rawValue: configured) else {
+                throw GasworksError(.usage, "invalid \(Self.modeKey) '\(configured)' (expected workers or everywhere)")
+            }
+            self.mode = mode
+        } else {
+            self.mode = .workers
+        }
+        if let configured = try repository.config("core.hooksPath"), !configured.isEmpty, configured != workerDirectory
+        {
             let expanded =
                 configured.hasPrefix("~/") ? (ProcessEnvironment["HOME"] ?? "") + configured.dropFirst() : configured
             // git takes a relative hooksPath from where hooks run: the work tree's top.
             let base = repository.workdir ?? repository.gitDir
-            directory = expanded.hasPrefix("/") ? expanded : (base.hasSuffix("/") ? base : base + "/") + expanded
+            userDirectory = expanded.hasPrefix("/") ? expanded : (base.hasSuffix("/") ? base : base + "/") + expanded
         } else {
-            directory = repository.commonDir + "hooks"
+            userDirectory = repository.commonDir + "hooks"
         }
         guard
             let templates = ProcessEnvironment["GASWORKS_HOOKS"].flatMap({ $0.isEmpty ? nil : $0 })
@@ -58,7 +95,7 @@ public struct HookInstaller {
         target = try Rig.target(repository)
     }
 
-    func path(_ name: String) -> String { directory + "/" + name }
+    func path(_ name: String) -> String { userDirectory + "/" + name }
 
     /// The block for `name`: the shared prelude and the hook's body, between the markers.
     public func block(_ name: String) throws -> String {
@@ -70,7 +107,7 @@ public struct HookInstaller {
                 .joined(separator: "\n")
                 .trimmingCharacters(in: "\n")
         }
-        return Self.begin + "\n" + code(prelude) + "\n" + code(body).replacingOccurrences(of: "@TARGET@", with: target)
+        return Self.begin + "\n" + code(prelude) + "\n" + code(body).replacing("@TARGET@", with: target)
             + "\n" + Self.end + "\n"
     }
 
@@ -83,13 +120,22 @@ public struct HookInstaller {
     }
 
     public func status() throws -> [Status] {
-        try Self.names.map { name in
+        if mode == .workers {
+            return try Self.names.map { name in
+                let file = workerDirectory + "/" + name
+                let state: State =
+                    read(file) == nil ? .missing : read(file) == (try workerHook(name)) ? .installed : .outdated
+                return Status(name: name, path: file, state: state, keepsUserHook: LocalFile.isExecutable(path(name)))
+            }
+        }
+        return try Self.names.map { name in
             let file = path(name)
             let user = LocalFile.isFile(file + Self.userSuffix)
             guard let text = read(file), let found = Self.blockRange(in: text) else {
                 return Status(name: name, path: file, state: .missing, keepsUserHook: read(file) != nil || user)
             }
-            let rest = text.replacingCharacters(in: found, with: "")
+            var rest = text
+            rest.replaceSubrange(found, with: "")
             let keeps =
                 user || rest.split(separator: "\n").contains { !$0.hasPrefix("#!") && !$0.allSatisfy(\.isWhitespace) }
             let state: State = String(text[found]) == (try block(name)) ? .installed : .outdated
@@ -97,10 +143,94 @@ public struct HookInstaller {
         }
     }
 
+    /// The checkouts (git dirs) whose `core.hooksPath` points at the workers' hooks.
+    public func enabledCheckouts() throws -> [String] {
+        try repository.configEntries(matching: "^includeif\\.gitdir:.*\\.path$")
+            .filter { $0.value == includeFile }
+            .map { String($0.name.dropFirst("includeif.gitdir:".count).dropLast(".path".count)) }
+    }
+
+    /// A worker's hook (`workers` mode): the block, then the user's own hook of that name.
+    func workerHook(_ name: String) throws -> String {
+        let user = userDirectory + "/" + name
+        return "#!/bin/sh\n" + (try block(name)) + "if [ -x '\(user)' ]; then exec '\(user)' \"$@\"; fi\n"
+    }
+
+    /// Turns the workers' hooks on for the checkout `repository` opened, when they are
+    /// installed (`workers` mode); `git rig worker` calls it.
+    public static func enable(_ repository: Repository) throws {
+        let includeFile = repository.commonDir + "gt/hooks.config"
+        guard LocalFile.isFile(includeFile) else { return }
+        try repository.setConfig("includeIf.gitdir:\(realGitDir(repository)).path", includeFile)
+    }
+
+    /// Turns them off for that checkout.
+    public static func disable(_ repository: Repository) throws {
+        try repository.unsetConfig("includeIf.gitdir:\(realGitDir(repository)).path")
+    }
+
+    /// The checkout's git dir as git matches `includeIf "gitdir:…"`: real path, no final slash.
+    static func realGitDir(_ repository: Repository) -> String {
+        var gitDir = repository.gitDir
+        if gitDir.hasSuffix("/") { gitDir.removeLast() }
+        guard let resolved = realpath(gitDir, nil) else { return gitDir }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// Git dirs of the repository's checkouts that belong to a worker.
+    func workerCheckouts() -> [String] {
+        var gitDirs = [repository.commonDir]
+        let worktrees = repository.commonDir + "worktrees"
+        for name in LocalFile.list(worktrees) { gitDirs.append(worktrees + "/" + name + "/") }
+        return gitDirs.filter { LocalFile.isFile($0 + BeadStore.workerFile) }
+    }
+
     /// Installs or updates every hook; returns what it did to each.
     @discardableResult
     public func install() throws -> [(name: String, action: String)] {
-        LocalFile.makeDirectories(directory)
+        try repository.setConfig(Self.modeKey, mode.rawValue)
+        switch mode {
+        case .workers:
+            // Blocks from `everywhere` would run twice through the chain.
+            _ = try removeBlocks()
+            LocalFile.makeDirectories(workerDirectory)
+            var actions: [(String, String)] = []
+            for name in Self.names {
+                let file = workerDirectory + "/" + name
+                let text = try workerHook(name)
+                let existing = read(file)
+                if existing == text {
+                    actions.append((name, "up to date"))
+                    continue
+                }
+                try write(text, to: file)
+                let chained = LocalFile.isExecutable(path(name)) ? "; then your \(name) runs" : ""
+                actions.append((name, (existing == nil ? "installed for workers" : "updated") + chained))
+            }
+            try writeInclude()
+            for gitDir in workerCheckouts() {
+                let worker = try Repository.open(gitDir)
+                try Self.enable(worker)
+            }
+            return actions
+        case .everywhere:
+            try removeWorkerHooks()
+            return try installBlocks()
+        }
+    }
+
+    func writeInclude() throws {
+        do {
+            try LocalFile.write("[core]\n\thooksPath = \(workerDirectory)\n", to: includeFile)
+        } catch {
+            throw GasworksError(.repository, "cannot write \(includeFile): \(error.reason)")
+        }
+    }
+
+    /// `everywhere`: a block in each hook every checkout runs, keeping the user's code.
+    func installBlocks() throws -> [(name: String, action: String)] {
+        LocalFile.makeDirectories(userDirectory)
         var actions: [(String, String)] = []
         for name in Self.names {
             let file = path(name)
@@ -113,7 +243,8 @@ public struct HookInstaller {
                         actions.append((name, "up to date"))
                         continue
                     }
-                    text = existing.replacingCharacters(in: found, with: block)
+                    text = existing
+                    text.replaceSubrange(found, with: block)
                     action = "updated"
                 } else if LocalFile.isExecutable(file), let interpreter = Self.shellInterpreter(existing) {
                     let lines = existing.split(separator: "\n", omittingEmptySubsequences: false)
@@ -137,12 +268,32 @@ public struct HookInstaller {
         return actions
     }
 
+    /// Removes the workers' hooks and every checkout's include of them.
+    func removeWorkerHooks() throws {
+        for entry in try repository.configEntries(matching: "^includeif\\.gitdir:.*\\.path$")
+        where entry.value == includeFile {
+            try repository.unsetConfig(entry.name)
+        }
+        unlink(includeFile)
+        for name in Self.names { unlink(workerDirectory + "/" + name) }
+        rmdir(workerDirectory)
+    }
+
     /// Runs the user's hook that `install` moved aside, with the same arguments and stdin.
     static let chain = "if [ -x \"$0\(userSuffix)\" ]; then exec \"$0\(userSuffix)\" \"$@\"; fi\n"
 
-    /// Removes every block, restoring the user's hooks as they were.
+    /// Removes the hooks of both modes, restoring the user's hooks as they were.
     @discardableResult
     public func uninstall() throws -> [(name: String, action: String)] {
+        let hadWorkerHooks = Self.names.contains { LocalFile.isFile(workerDirectory + "/" + $0) }
+        try removeWorkerHooks()
+        let actions = try removeBlocks()
+        return actions.map { name, action in
+            (name, action == "not installed" && hadWorkerHooks ? "removed" : action)
+        }
+    }
+
+    func removeBlocks() throws -> [(name: String, action: String)] {
         var actions: [(String, String)] = []
         for name in Self.names {
             let file = path(name)
@@ -150,8 +301,9 @@ public struct HookInstaller {
                 actions.append((name, "not installed"))
                 continue
             }
-            var rest = existing.replacingCharacters(in: found, with: "")
-            rest = rest.replacingOccurrences(of: Self.chain, with: "")
+            var rest = existing
+            rest.replaceSubrange(found, with: "")
+            rest = rest.replacing(Self.chain, with: "")
             let meaningful = rest.split(separator: "\n").contains {
                 !$0.hasPrefix("#!") && !$0.allSatisfy(\.isWhitespace)
             }
@@ -190,8 +342,8 @@ public struct HookInstaller {
 
     /// The range of the managed block, markers and final newline included.
     static func blockRange(in text: String) -> Range<String.Index>? {
-        guard let start = text.range(of: beginPrefix),
-            let stop = text.range(of: end, range: start.upperBound..<text.endIndex)
+        guard let start = text.firstRange(of: beginPrefix),
+            let stop = text[start.upperBound...].firstRange(of: end)
         else { return nil }
         let lineStart = text[..<start.lowerBound].lastIndex(of: "\n").map { text.index(after: $0) } ?? text.startIndex
         var upper = stop.upperBound
@@ -215,14 +367,4 @@ extension String {
         String(drop { $0 == character }.reversed().drop { $0 == character }.reversed())
     }
 
-    func replacingOccurrences(of target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var result = ""
-        var rest = self[...]
-        while let found = rest.range(of: target) {
-            result += rest[..<found.lowerBound] + replacement
-            rest = rest[found.upperBound...]
-        }
-        return result + rest
-    }
 }

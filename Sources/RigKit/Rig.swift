@@ -29,6 +29,8 @@ public enum Rig {
         public var remotes: [String]?
         public var pushRefspecs = true
         public var hooks = true
+        /// How the hooks are installed (nil: as configured, else `workers`).
+        public var hookMode: HookInstaller.Mode?
 
         public init() {}
     }
@@ -79,7 +81,7 @@ public enum Rig {
             }
         }
         if options.hooks {
-            let installer = try HookInstaller(repository: repository)
+            let installer = try HookInstaller(repository: repository, mode: options.hookMode)
             for (name, action) in try installer.install() where action != "up to date" {
                 done.append("hook \(name): \(action)")
             }
@@ -110,6 +112,7 @@ public enum Rig {
         let file = repository.gitDir + BeadStore.workerFile
         guard let worker else {
             unlink(file)
+            try HookInstaller.disable(repository)
             return
         }
         LocalFile.makeDirectories(repository.gitDir + "gt")
@@ -118,6 +121,7 @@ public enum Rig {
         } catch {
             throw GasworksError(.repository, "cannot write \(file): \(error.reason)")
         }
+        try HookInstaller.enable(repository)
     }
 }
 

@@ -41,7 +41,7 @@ import Testing
         let disabled = try writeHook(rig, "pre-push", "#!/bin/sh\nexit 1\n", executable: false)
         let originals = try [shell, perl, transaction, disabled].map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
 
-        let initialized = try rig.checked(["rig", "init", "--prefix", "gw"])
+        let initialized = try rig.checked(["rig", "init", "--prefix", "gw", "--hooks", "everywhere"])
         #expect(initialized.contains("hook commit-msg: added before your sh code"))
         #expect(initialized.contains("hook post-commit: installed; your hook now runs as post-commit.user"))
         let status = try rig.checked(["rig", "hooks", "status"])
@@ -81,12 +81,50 @@ import Testing
         #expect(Set(hooks) == ["commit-msg", "post-commit", "reference-transaction", "pre-push"])
     }
 
+    @Test func workersModeLeavesOtherCheckoutsAndUserHooksAlone() throws {
+        let rig = try TemporaryRig(tools: ["bead", "rig"])
+        try rig.repository.commitFile("README", "x\n", message: "initial")
+        let shell = try writeHook(rig, "commit-msg", Self.userShellHook)
+        let original = try Data(contentsOf: URL(fileURLWithPath: shell))
+        let initialized = try rig.checked(["rig", "init", "--prefix", "gw"])
+        #expect(initialized.contains("hook commit-msg: installed for workers; then your commit-msg runs"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: shell)) == original)
+        #expect(try rig.checked(["rig", "hooks", "status"]).contains("no worker's checkout uses them yet"))
+
+        // The main checkout runs only the user's hook: a message naming an unknown step passes.
+        _ = try rig.checked(["commit", "-q", "--allow-empty", "-m", "Overseer\n\nGt-Step: gw-nope.1"])
+        #expect(log(rig).contains("user commit-msg saw: Overseer"))
+        let worktree = rig.root + "/w"
+        _ = try rig.checked(["worktree", "add", "-q", "-b", "polecat/w/x", worktree])
+        _ = try rig.checked(["rig", "worker", "polecat/w"], in: worktree)
+        let status = try rig.checked(["rig", "hooks", "status"])
+        #expect(status.contains("used by 1 worker checkout"))
+        #expect(status.contains("/.git/worktrees/w"))
+        #expect(try rig.checked(["config", "core.hooksPath"], in: worktree).hasSuffix(".git/gt/hooks"))
+        #expect(try rig.git(["config", "core.hooksPath"]).status == 1)
+        // The worker's checkout runs Gasworks' block, then the user's hook.
+        let refused = try rig.git(["commit", "--allow-empty", "-m", "Worker\n\nGt-Step: gw-nope.1"], in: worktree)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("unknown step 'gw-nope.1'"))
+        _ = try rig.checked(["commit", "-q", "--allow-empty", "-m", "Worker ok"], in: worktree)
+        #expect(log(rig).contains("user commit-msg saw: Worker ok"))
+        // Leaving the worker's role turns its hooks off; uninstall leaves no trace.
+        _ = try rig.checked(["rig", "worker", "--clear"], in: worktree)
+        #expect(try rig.git(["config", "core.hooksPath"], in: worktree).status == 1)
+        _ = try rig.checked(["rig", "worker", "polecat/w"], in: worktree)
+        _ = try rig.checked(["rig", "hooks", "uninstall"])
+        #expect(try rig.git(["config", "--get-regexp", "includeif"]).status == 1)
+        #expect(!FileManager.default.fileExists(atPath: rig.path + "/.git/gt/hooks"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: shell)) == original)
+        _ = try rig.checked(["commit", "-q", "--allow-empty", "-m", "After\n\nGt-Step: gw-nope.1"], in: worktree)
+    }
+
     @Test func hooksAreHarmlessOutsideARig() throws {
         let repository = try TemporaryRig(tools: ["rig", "bead"])
         _ = try repository.checked(["config", "--unset", "gt.prefix"])
         // Installed through a shared core.hooksPath, as a user might for every repository.
         _ = try repository.checked(["config", "core.hooksPath", repository.root + "/shared-hooks"])
-        _ = try repository.checked(["rig", "hooks", "install"])
+        _ = try repository.checked(["rig", "hooks", "install", "--mode", "everywhere"])
         #expect(FileManager.default.fileExists(atPath: repository.root + "/shared-hooks/commit-msg"))
         _ = try repository.checked(["commit", "-q", "--allow-empty", "-m", "Plain"])
         _ = try repository.checked([
@@ -139,6 +177,10 @@ import Testing
         _ = try rig.checked(["commit", "-q", "--allow-empty", "--no-verify", "-m", "Second"], in: worktree)
         #expect(try rig.checked(["log", "-1", "--format=%B"], in: worktree).contains("Gt-Bead: \(bead)"))
         _ = try rig.checked(["commit", "-q", "--allow-empty", "-m", "Third"], in: worktree)
+        // Third needed no process (nothing moved since First); a change to the bead makes the
+        // next commit's check run again, and that records the commits before it.
+        _ = try rig.bead("comment", bead, "halfway")
+        _ = try rig.checked(["commit", "-q", "--allow-empty", "-m", "Fourth"], in: worktree)
         let noted = try rig.checked(["notes", "--ref=gt/beads", "show", "HEAD~1"], in: worktree)
         #expect(noted.contains("\"bead\":\"\(bead)\""))
         #expect(noted.contains("\"by\":\"polecat/w\""))
@@ -219,5 +261,63 @@ import Testing
         let outside = try run(
             "git", ["rig", "hooks", "status"], in: w.rig.root, environment: w.rig.repository.environment)
         #expect(outside.status == 128)
+    }
+}
+
+@Suite struct CommitFastPathTests {
+    /// Replaces the rig's `git-rig` with a script that logs each start, then runs it.
+    func countStarts(_ rig: TemporaryRig) throws -> String {
+        let log = rig.root + "/rig-starts"
+        let wrapper = rig.bin + "/git-rig"
+        try FileManager.default.removeItem(atPath: wrapper)
+        try "#!/bin/sh\necho \"$*\" >> '\(log)'\nexec '\(builtProduct("gasworks"))' rig \"$@\"\n".write(
+            toFile: wrapper, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
+        return log
+    }
+
+    func starts(_ log: String) -> Int {
+        ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").count
+    }
+
+    @Test func aValidatedCommitNeedsNoProcessUntilARefMoves() throws {
+        let w = try WitnessRig()
+        let log = try countStarts(w.rig)
+        _ = try w.workChecked(["molecule", "next", "--claim", w.molecule])
+        try w.write("one.txt", "1\n")
+        _ = try w.workChecked(["add", "one.txt"])
+        _ = try w.workChecked(["commit", "-q", "-m", "First"])
+        #expect(starts(log) == 1)
+        // The same step and bead, no ref moved: the stub decides alone.
+        _ = try w.workChecked(["commit", "-q", "--allow-empty", "-m", "Second"])
+        #expect(starts(log) == 1)
+        let second = try w.workChecked(["log", "-1", "--format=%B"])
+        #expect(second.contains("Gt-Step: \(w.molecule).1") && second.contains("Gt-Bead: \(w.bead)"))
+
+        // The step is submitted and verified elsewhere: its ref moved, so the next commit is
+        // checked again, and the trailers no longer name the closed step.
+        _ = try w.workChecked(["molecule", "done", "\(w.molecule).1"])
+        _ = try w.rig.checked(["witness", "check", "\(w.molecule).1"])
+        _ = try w.workChecked(["commit", "-q", "--allow-empty", "-m", "Third"])
+        #expect(starts(log) == 2)
+        let third = try w.workChecked(["log", "-1", "--format=%B"])
+        #expect(!third.contains("Gt-Step: \(w.molecule).1"))
+        #expect(third.contains("Gt-Bead: \(w.bead)"))
+        let closed = try w.work(["commit", "--allow-empty", "-m", "Fourth\n\nGt-Step: \(w.molecule).1"])
+        #expect(closed.status == 1)
+        #expect(closed.stderr.contains("is already closed"))
+        // A cache edited by hand (a ref value that is not the ref's) is not trusted.
+        _ = try w.workChecked(["molecule", "next", "--claim", w.molecule])
+        _ = try w.workChecked(["commit", "-q", "--allow-empty", "-m", "Fifth"])
+        let before = starts(log)
+        let cache = w.rig.path + "/.git/worktrees/nux/gt/validated"
+        let text = try String(contentsOfFile: cache, encoding: .utf8)
+        #expect(text.contains("ref="))
+        try text.replacingOccurrences(of: " ", with: " 0").write(toFile: cache, atomically: true, encoding: .utf8)
+        _ = try w.workChecked(["commit", "-q", "--allow-empty", "-m", "Sixth"])
+        #expect(starts(log) == before + 1)
+        // Every commit is in refs/notes/gt/beads once a process ran after it: all but Sixth.
+        let noted = try w.rig.repository.gitOutput("notes", "--ref=gt/beads", "list").split(separator: "\n").count
+        #expect(noted == 4)
     }
 }

@@ -23,6 +23,7 @@ func registry(_ fixtures: Fixtures) -> [Figure] {
         + beadCommandFigures { fixtures.rigs }
         + mailFigures { fixtures.mail }
         + moleculeFigures()
+        + hookFigures()
 }
 
 let usage = """

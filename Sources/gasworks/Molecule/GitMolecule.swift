@@ -2,6 +2,7 @@ import ArgumentParser
 import BeadKit
 import GitKit
 import MoleculeKit
+import RigKit
 
 struct GitMolecule: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -383,6 +384,9 @@ struct MoleculeDone: ParsableCommand {
             let repository = store.beads.repository
             let head = repository.workdir == nil ? nil : try? repository.revparse("HEAD")
             let tree = try head.map { try repository.commit($0).tree }
+            // A worker's commits the hooks let through without a process are noted now.
+            let hooks = CommitHooks(molecules: store)
+            if hooks.isWorkerCheckout { _ = try? hooks.recordCommits(submitting: false) }
             let stored = try store.submit(step, commit: head, tree: tree, evidence: evidence, outputs: outputs)
             if common.json {
                 Console.out(stored.bead.json.compactText() + "\n")

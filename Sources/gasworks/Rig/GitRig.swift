@@ -28,6 +28,12 @@ struct RigInit: ParsableCommand {
     var remote: [String] = []
     @Flag(name: .long, help: "Add fetch refspecs only, so plain git push is unchanged.") var noPushRefspecs = false
     @Flag(name: .long, help: "Do not install the hooks.") var noHooks = false
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "workers: hooks run in workers' checkouts only (default); everywhere: in every checkout.",
+            valueName: "mode"))
+    var hooks: HookInstaller.Mode?
 
     func run() throws {
         try reportingErrors {
@@ -38,6 +44,7 @@ struct RigInit: ParsableCommand {
             options.remotes = remote.isEmpty ? nil : remote
             options.pushRefspecs = !noPushRefspecs
             options.hooks = !noHooks
+            options.hookMode = hooks
             let done = try Rig.initialize(repository, options)
             if common.json {
                 Console.out(
@@ -71,7 +78,8 @@ struct RigHooksStatus: ParsableCommand {
             if common.json {
                 Console.out(
                     JSONValue.object([
-                        "directory": .string(installer.directory),
+                        "directory": .string(installer.directory), "mode": .string(installer.mode.rawValue),
+                        "checkouts": .array(try installer.enabledCheckouts().map { .string($0) }),
                         "hooks": .array(
                             statuses.map {
                                 .object([
@@ -83,12 +91,20 @@ struct RigHooksStatus: ParsableCommand {
                     ]).compactText() + "\n")
                 return
             }
-            Console.out("hooks in \(installer.directory)\n")
+            Console.out("hooks (\(installer.mode.rawValue)) in \(installer.directory)\n")
             for status in statuses {
                 let mark = status.state == .installed ? "✓" : "✗"
                 Console.out(
                     "  \(mark) \(status.name.padding(21)) \(status.state.rawValue)"
                         + (status.keepsUserHook ? " (keeps your hook)" : "") + "\n")
+            }
+            if installer.mode == .workers {
+                let enabled = try installer.enabledCheckouts()
+                Console.out(
+                    enabled.isEmpty
+                        ? "no worker's checkout uses them yet (git rig worker <name> in one)\n"
+                        : "used by \(enabled.count) worker checkout\(enabled.count == 1 ? "" : "s"):\n"
+                            + enabled.map { "  \($0)\n" }.joined())
             }
             if statuses.contains(where: { $0.state != .installed }) {
                 Console.out("run git rig hooks install to install or update them\n")
@@ -101,10 +117,16 @@ struct RigHooksInstall: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "install", abstract: "Install or update the hooks, keeping any hook of yours.")
     @OptionGroup var common: CommonOptions
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "workers: hooks run in workers' checkouts only; everywhere: in every checkout (default: as before, else workers).",
+            valueName: "mode"))
+    var mode: HookInstaller.Mode?
 
     func run() throws {
         try reportingErrors {
-            let actions = try HookInstaller(repository: try common.openRepository()).install()
+            let actions = try HookInstaller(repository: try common.openRepository(), mode: mode).install()
             if !common.quiet { Console.out(actions.map { "\($0.name): \($0.action)\n" }.joined()) }
         }
     }
@@ -192,3 +214,5 @@ struct RigWorker: ParsableCommand {
 extension String {
     func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
 }
+
+extension HookInstaller.Mode: ExpressibleByArgument {}
