@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "gasworks", targets: ["gasworks"]),
+        .executable(name: "gasworks-hook", targets: ["gasworks-hook"]),
         .library(name: "GitKit", targets: ["GitKit"]),
         .library(name: "BeadKit", targets: ["BeadKit"]),
     ],
@@ -29,11 +30,14 @@ let package = Package(
             dependencies: ["GitKit", "BeadKit", "MailKit", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .target(name: "WitnessKit", dependencies: ["GitKit", "BeadKit", "MailKit", "MoleculeKit"]),
-        .target(name: "RigKit", dependencies: ["GitKit", "BeadKit", "MoleculeKit", "WitnessKit"]),
+        // The commit-msg hook's check: GitKit and BeadKit only, so its executable starts fast.
+        .target(name: "HookKit", dependencies: ["GitKit", "BeadKit"]),
+        .executableTarget(name: "gasworks-hook", dependencies: ["HookKit", "BeadKit", "GitKit"]),
+        .target(name: "RigKit", dependencies: ["GitKit", "BeadKit", "MoleculeKit", "WitnessKit", "HookKit"]),
         .executableTarget(
             name: "gasworks",
             dependencies: [
-                "BeadKit", "GitKit", "MailKit", "MoleculeKit", "WitnessKit", "RigKit",
+                "BeadKit", "GitKit", "MailKit", "MoleculeKit", "WitnessKit", "RigKit", "HookKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -47,6 +51,6 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "GitKitTests", dependencies: ["GitKit", "TestSupport", "gitkit-probe"]),
         .testTarget(name: "BeadKitTests", dependencies: ["BeadKit", "GitKit", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["GitKit", "TestSupport", "gasworks"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["GitKit", "TestSupport", "gasworks", "gasworks-hook"]),
     ]
 )

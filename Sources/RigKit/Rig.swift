@@ -1,17 +1,12 @@
 import BeadKit
 import GitKit
+import HookKit
 
 /// Setting a repository up as a rig: its config, its remotes' refspecs and its hooks.
 public enum Rig {
-    /// The branch only the refinery advances: `gt.target`, default `main`.
-    public static func target(_ repository: Repository) throws -> String {
-        try repository.config("gt.target").flatMap { $0.isEmpty ? nil : $0 } ?? "main"
-    }
+    public static func target(_ repository: Repository) throws -> String { try RigConfig.target(repository) }
 
-    /// A repository is a rig once `git rig init` (or `git bead init`) gave it a prefix or target.
-    public static func isRig(_ repository: Repository) throws -> Bool {
-        try repository.config("gt.target") != nil || repository.config("gt.prefix") != nil
-    }
+    public static func isRig(_ repository: Repository) throws -> Bool { try RigConfig.isRig(repository) }
 
     /// Where a remote's copy of the rig's state is fetched to, kept apart from local state
     /// (`git rig sync` merges it in).

@@ -312,7 +312,3 @@ struct Checkout {
         }
     }
 }
-
-extension String {
-    var firstLine: String { split(separator: "\n").first.map(String.init) ?? "" }
-}

@@ -164,6 +164,11 @@ public final class TemporaryRig: @unchecked Sendable {
             try FileManager.default.createSymbolicLink(
                 atPath: bin + "/git-" + tool, withDestinationPath: builtProduct("gasworks"))
         }
+        // The commit-msg hook's executable, installed beside git-rig.
+        if tools.contains("rig") {
+            try FileManager.default.createSymbolicLink(
+                atPath: bin + "/gasworks-hook", withDestinationPath: builtProduct("gasworks-hook"))
+        }
         let path = bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
         repository = try TemporaryRepository(extraEnvironment: ["PATH": path], reuse: probe)
         self.bin = bin

@@ -15,6 +15,8 @@ enum HookRig {
             try FileManager.default.createSymbolicLink(
                 atPath: bin + "/git-" + tool, withDestinationPath: gasworksBinary())
         }
+        try FileManager.default.createSymbolicLink(
+            atPath: bin + "/gasworks-hook", withDestinationPath: try builtProduct("gasworks-hook"))
         let main = try trial.initRepository("rig")
         for index in 0..<files {
             let directory = main + "/src/d\(index % 20)"
@@ -64,7 +66,8 @@ enum HookRig {
     static func script(_ trial: Trial, hooks: Bool, recheck: Bool = false) throws -> String {
         let path = trial.directory + "/commits.sh"
         let git = hooks ? "git" : "git -c core.hooksPath=/dev/null"
-        let forget = recheck ? "  : > \"$(cat .git | sed 's/gitdir: //')/gt/validated\"\n" : ""
+        // The worker's worktree is `<trial>/worker`, so its git dir is `<trial>/rig/.git/worktrees/worker`.
+        let forget = recheck ? "  : > '\(trial.directory)/rig/.git/worktrees/worker/gt/validated'\n" : ""
         try writeFile(
             path,
             "set -e\ni=0\nwhile [ $i -lt \(commits) ]; do\n  i=$((i + 1))\n  echo \"change $i\" >> src/d0/f0.txt\n"
@@ -91,9 +94,12 @@ enum HookRig {
         let counting = trial.directory + "/counting"
         try FileManager.default.createDirectory(atPath: counting, withIntermediateDirectories: true)
         let log = trial.directory + "/starts"
-        try writeFile(
-            counting + "/git-rig", "#!/bin/sh\necho \"$*\" >> '\(log)'\nexec '\(try gasworksBinary())' rig \"$@\"\n")
-        chmod(counting + "/git-rig", 0o755)
+        for (name, command) in [
+            ("git-rig", "'\(try gasworksBinary())' rig"), ("gasworks-hook", "'\(try builtProduct("gasworks-hook"))'"),
+        ] {
+            try writeFile(counting + "/" + name, "#!/bin/sh\necho \"\(name) $*\" >> '\(log)'\nexec \(command) \"$@\"\n")
+            chmod(counting + "/" + name, 0o755)
+        }
         let env = ["PATH": counting + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")]
         try writeFile(directory + "/src/d1/counted.txt", "counted\n")
         let result = try Spawn.run(

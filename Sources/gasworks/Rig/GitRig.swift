@@ -160,7 +160,7 @@ struct RigHook: ParsableCommand {
                 guard let file = arguments.first else {
                     throw GasworksError(.usage, "commit-msg needs the message file")
                 }
-                try hooks.commitMessage(file: file)
+                try hooks.check.commitMessage(file: file)
             case "post-commit":
                 // A commit is made already: report trouble, never fail it.
                 do {

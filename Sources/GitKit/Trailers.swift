@@ -59,3 +59,8 @@ extension Substring {
         String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
 }
+
+extension String {
+    /// The text up to the first newline.
+    public var firstLine: String { split(separator: "\n").first.map(String.init) ?? "" }
+}
