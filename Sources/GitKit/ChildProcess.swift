@@ -1,3 +1,5 @@
+import CLibgit2Startup
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -68,6 +70,9 @@ public enum ChildProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
+        // Nothing else this process holds (or inherited without close-on-exec) reaches the
+        // child: a check or agent that outlives us must not keep our parent's pipes open.
+        _ = gw_spawn_close_from(&actions, 3)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

@@ -284,7 +284,8 @@ struct Checkout {
     init(repository: Repository, commit: OID, label: String) throws {
         self.repository = repository
         let root = repository.commonDir + "gt/witness"
-        _ = try? ChildProcess.run(["mkdir", "-p", root])
+        LocalFile.makeDirectories(root)
+        Self.removeAbandoned(in: root, repository: repository)
         path = root + "/\(label)-\(getpid())-\(commit.hex.prefix(8))"
         _ = try? ChildProcess.run(["rm", "-rf", path])
         let outcome = try ChildProcess.run(
@@ -293,6 +294,22 @@ struct Checkout {
         guard outcome.status == 0 else {
             throw GasworksError(
                 .repository, "cannot check out \(commit.hex.prefix(12)) for the witness: \(outcome.text.firstLine)")
+        }
+    }
+
+    /// Removes checkouts whose witness process is gone (killed mid-check): their names carry
+    /// its pid. git's own admin files for them go with `git worktree prune`.
+    static func removeAbandoned(in root: String, repository: Repository) {
+        var removed = false
+        for name in LocalFile.list(root) {
+            let parts = name.split(separator: "-")
+            guard parts.count >= 3, let pid = Int32(parts[parts.count - 2]), pid != getpid() else { continue }
+            if kill(pid, 0) == 0 || errno == EPERM { continue }
+            _ = try? ChildProcess.run(["rm", "-rf", root + "/" + name])
+            removed = true
+        }
+        if removed {
+            _ = try? ChildProcess.run(git(repository) + ["worktree", "prune"], environment: ChildProcess.environment())
         }
     }
 
