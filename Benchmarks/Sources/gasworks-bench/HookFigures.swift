@@ -114,85 +114,71 @@ extension String {
     var trimmed: String { trimmingCharacters(in: .whitespacesAndNewlines) }
 }
 
+/// Both sides of a commit figure: the loop with hooks (ours) and without (the baseline), in
+/// a fresh rig with the hooks installed in `mode`, in the main checkout or the worker's.
+func commitFigure(
+    name: String, title: String, measures: String, label: String, mode: String = "workers", worker: Bool,
+    recheck: Bool = false, target: Double? = nil
+) -> Figure {
+    func side(hooks: Bool) -> (Trial) throws -> Void {
+        { trial in
+            let rig = try HookRig.make(trial, mode: mode)
+            let directory = worker ? rig.worker : rig.main
+            try HookRig.timeCommits(trial, in: directory, bin: rig.bin, hooks: hooks, recheck: recheck)
+            guard hooks, !recheck else { return }
+            if worker {
+                let message = try trial.git("log", "-1", "--format=%B", in: directory)
+                try trial.expect(message.contains("Gt-Step: "), "the hooks added no trailers: \(message)")
+            }
+            trial.observation =
+                "\(try HookRig.processesPerCommit(trial, in: directory)) Gasworks processes per commit"
+        }
+    }
+    return Figure(
+        name: name, title: title, measures: measures, ours: Side(label, .wholeProcess, side(hooks: true)),
+        baseline: Side(
+            "the same \(HookRig.commits) commits with `git -c core.hooksPath=/dev/null commit`", .wholeProcess,
+            side(hooks: false)),
+        target: target, repetitions: 7)
+}
+
 func hookFigures() -> [Figure] {
-    let plain = "the same \(HookRig.commits) commits with `git -c core.hooksPath=/dev/null commit`"
-    return [
-        Figure(
+    [
+        commitFigure(
             name: "hooks-commit-overseer",
             title: "\(HookRig.commits) commits in a checkout that is not a worker's, hooks installed",
             measures: "A rig of \(HookRig.files) files after `git rig init` (hooks installed in the default "
                 + "`workers` mode, a worker's worktree using them). A shell loop appends a line to a file and runs "
                 + "`git commit -q -a` \(HookRig.commits) times in the main checkout (not a worker's); whole-process. "
                 + "The baseline is the same loop in the same checkout with hooks switched off. Observed: how many "
-                + "Gasworks processes one more such commit starts (a counting `git-rig` on PATH).",
-            ours: Side("`git commit` ×\(HookRig.commits), hooks installed", .wholeProcess) { trial in
-                let rig = try HookRig.make(trial)
-                try HookRig.timeCommits(trial, in: rig.main, bin: rig.bin, hooks: true)
-                trial.observation =
-                    "\(try HookRig.processesPerCommit(trial, in: rig.main)) Gasworks processes per commit"
-            },
-            baseline: Side(plain, .wholeProcess) { trial in
-                let rig = try HookRig.make(trial)
-                try HookRig.timeCommits(trial, in: rig.main, bin: rig.bin, hooks: false)
-            },
-            target: 1.2, repetitions: 7),
-        Figure(
+                + "Gasworks processes one more such commit starts (counting `git-rig` and `gasworks-hook` on PATH).",
+            label: "`git commit` ×\(HookRig.commits), hooks installed", worker: false, target: 1.2),
+        commitFigure(
             name: "hooks-everywhere-commit-overseer",
             title: "the same, with the hooks installed `--hooks everywhere`",
             measures: "As above, but with `git rig init --hooks everywhere`: the main checkout runs the hook blocks "
                 + "too (prepare-commit-msg, commit-msg, post-commit, and reference-transaction twice per commit). "
                 + "The blocks start no process in a checkout that is not a worker's; what remains is git starting "
                 + "`/bin/sh` for each hook. Reported for comparison, without a target.",
-            ours: Side("`git commit` ×\(HookRig.commits), hooks everywhere", .wholeProcess) { trial in
-                let rig = try HookRig.make(trial, mode: "everywhere")
-                try HookRig.timeCommits(trial, in: rig.main, bin: rig.bin, hooks: true)
-                trial.observation =
-                    "\(try HookRig.processesPerCommit(trial, in: rig.main)) Gasworks processes per commit"
-            },
-            baseline: Side(plain, .wholeProcess) { trial in
-                let rig = try HookRig.make(trial, mode: "everywhere")
-                try HookRig.timeCommits(trial, in: rig.main, bin: rig.bin, hooks: false)
-            },
-            repetitions: 7),
-        Figure(
+            label: "`git commit` ×\(HookRig.commits), hooks everywhere", mode: "everywhere", worker: false),
+        commitFigure(
             name: "hooks-commit-worker",
             title: "\(HookRig.commits) commits in a worker's worktree, every hook running",
             measures: "The same rig; a worker's worktree (`git rig worker polecat/nux`) holding a bead and the first "
                 + "step of a molecule poured on it. The loop commits \(HookRig.commits) times there: "
-                + "prepare-commit-msg adds the trailers from its cache; commit-msg runs `git rig hook commit-msg` "
+                + "prepare-commit-msg adds the trailers from its cache; commit-msg runs `gasworks-hook commit-msg` "
                 + "(one Gasworks process: checks the step and bead, notes earlier commits in refs/notes/gt/beads) "
                 + "for the first commit, and decides in shell for the next ones, whose trailers and every ref the "
-                + "decision read are unchanged; post-commit and reference-transaction run as shell. The baseline is "
+                + "check read are unchanged; post-commit and reference-transaction run as shell. The baseline is "
                 + "the same loop with hooks switched off. Observed: Gasworks processes one more such commit starts.",
-            ours: Side("`git commit` ×\(HookRig.commits) in a worker's worktree, hooks on", .wholeProcess) { trial in
-                let rig = try HookRig.make(trial)
-                try HookRig.timeCommits(trial, in: rig.worker, bin: rig.bin, hooks: true)
-                let message = try trial.git("log", "-1", "--format=%B", in: rig.worker)
-                try trial.expect(message.contains("Gt-Step: "), "the hooks added no trailers: \(message)")
-                trial.observation =
-                    "\(try HookRig.processesPerCommit(trial, in: rig.worker)) Gasworks processes per commit"
-            },
-            baseline: Side(plain, .wholeProcess) { trial in
-                let rig = try HookRig.make(trial)
-                try HookRig.timeCommits(trial, in: rig.worker, bin: rig.bin, hooks: false)
-            },
-            target: 3.0, repetitions: 7),
-
-        Figure(
+            label: "`git commit` ×\(HookRig.commits) in a worker's worktree, hooks on", worker: true, target: 3.0),
+        commitFigure(
             name: "hooks-checked-commit-worker",
             title: "the same, with the check run for every commit",
             measures: "As above, but before each commit the loop empties the worker's validation cache "
                 + "(`: > <git dir>/gt/validated`, in both sides' loops), as after any change to the refs a check "
-                + "reads: every commit starts `git rig hook commit-msg`. Reported without a target: this is the "
+                + "reads: every commit starts `gasworks-hook commit-msg`. Reported without a target: this is the "
                 + "cost of one Gasworks process per commit.",
-            ours: Side("`git commit` ×\(HookRig.commits), checked each time", .wholeProcess) { trial in
-                let rig = try HookRig.make(trial)
-                try HookRig.timeCommits(trial, in: rig.worker, bin: rig.bin, hooks: true, recheck: true)
-            },
-            baseline: Side(plain, .wholeProcess) { trial in
-                let rig = try HookRig.make(trial)
-                try HookRig.timeCommits(trial, in: rig.worker, bin: rig.bin, hooks: false, recheck: true)
-            },
-            repetitions: 7),
+            label: "`git commit` ×\(HookRig.commits), checked each time", worker: true, recheck: true),
     ]
 }
