@@ -232,6 +232,45 @@ import Testing
         #expect(try w.rig.git(["witness", "verify", branch]).status == 1)
     }
 
+    @Test func gpgSignedVerdicts() throws {
+        let w = try WitnessRig(
+            formula: """
+                formula = "three"
+                [[steps]]
+                id = "signed"
+                title = "Signed"
+                check = "test -f a.txt"
+                """)
+        let home = w.rig.root + "/gnupg"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: home)
+        let gpg = ["GNUPGHOME": home]
+        let environment = w.rig.repository.environment.merging(gpg) { $1 }
+        defer { _ = try? run("gpgconf", ["--kill", "all"], environment: environment) }
+        let made = try run(
+            "gpg",
+            ["--batch", "--passphrase", "", "--quick-gen-key", "Witness <witness@rig>", "ed25519", "sign", "never"],
+            environment: environment)
+        #expect(made.status == 0, "\(made.stderr)")
+        _ = try w.rig.checked(["config", "user.signingKey", "witness@rig"])
+        _ = try w.rig.checked(["config", "gt.witness.sign", "true"])
+        try w.finishStep(1, file: "a.txt", contents: "a\n")
+        _ = try w.rig.checked(["witness", "check", "\(w.molecule).1"], env: gpg)
+        let strict = try w.rig.git(["witness", "verify", "polecat/nux/\(w.bead)", "--strict"], env: gpg)
+        #expect(strict.status == 0, "\(strict.stdout) \(strict.stderr)")
+        #expect(strict.stdout.contains("signed by"))
+        // A verdict whose payload was changed after signing is not trusted.
+        let head = try w.rig.repository.gitOutput("rev-parse", "polecat/nux/\(w.bead)")
+        let note = try w.rig.repository.gitOutput("notes", "--ref=gt/witness", "show", head)
+        _ = try w.rig.checked([
+            "notes", "--ref=gt/witness", "add", "-f", "-m",
+            note.replacingOccurrences(of: "\"attempt\":1", with: "\"attempt\":9"),
+            head,
+        ])
+        let forged = try w.rig.git(["witness", "verify", "polecat/nux/\(w.bead)", "--strict"], env: gpg)
+        #expect(forged.status == 1)
+    }
+
     @Test func badInputGetsOneLineAndAStatus() throws {
         let w = try WitnessRig()
         let before = try w.rig.everyRef()
