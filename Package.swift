@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "gasworks", targets: ["gasworks"]),
         .executable(name: "gasworks-hook", targets: ["gasworks-hook"]),
+        .executable(name: "gasworks-formula", targets: ["gasworks-formula"]),
         .library(name: "GitKit", targets: ["GitKit"]),
         .library(name: "BeadKit", targets: ["BeadKit"]),
     ],
@@ -25,22 +26,26 @@ let package = Package(
         .target(name: "GitKit", dependencies: ["CLibgit2", "CLibgit2Startup"]),
         .target(name: "BeadKit", dependencies: ["GitKit"]),
         .target(name: "MailKit", dependencies: ["GitKit", "BeadKit"]),
-        .target(
-            name: "MoleculeKit",
-            dependencies: ["GitKit", "BeadKit", "MailKit", .product(name: "TOMLKit", package: "TOMLKit")]
-        ),
+        .target(name: "MoleculeKit", dependencies: ["GitKit", "BeadKit", "MailKit"]),
+        // TOML formulas: TOMLKit brings Foundation, so only gasworks-formula links it.
+        .target(name: "FormulaTOML", dependencies: ["BeadKit", "MoleculeKit", .product(name: "TOMLKit", package: "TOMLKit")]),
         .target(name: "WitnessKit", dependencies: ["GitKit", "BeadKit", "MailKit", "MoleculeKit"]),
         // The commit-msg hook's check: GitKit and BeadKit only, so its executable starts fast.
         .target(name: "HookKit", dependencies: ["GitKit", "BeadKit"]),
         .executableTarget(name: "gasworks-hook", dependencies: ["HookKit", "BeadKit", "GitKit"]),
         .target(name: "RigKit", dependencies: ["GitKit", "BeadKit", "MoleculeKit", "WitnessKit", "HookKit"]),
-        .executableTarget(
-            name: "gasworks",
+        // Every tool's command line, run by both executables below.
+        .target(
+            name: "GasworksCLI",
             dependencies: [
                 "BeadKit", "GitKit", "MailKit", "MoleculeKit", "WitnessKit", "RigKit", "HookKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The multi-call binary (git-bead, git-mail, …) without TOML or Foundation.
+        .executableTarget(name: "gasworks", dependencies: ["GasworksCLI"]),
+        // The same with TOML formulas: gasworks runs it for `git molecule formula|pour`.
+        .executableTarget(name: "gasworks-formula", dependencies: ["GasworksCLI", "FormulaTOML"]),
         // Drives GitKit from separate processes: concurrency, crash and benchmark tests use it.
         .executableTarget(name: "gitkit-probe", dependencies: ["GitKit"]),
         .executableTarget(
@@ -51,6 +56,6 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "GitKitTests", dependencies: ["GitKit", "TestSupport", "gitkit-probe"]),
         .testTarget(name: "BeadKitTests", dependencies: ["BeadKit", "GitKit", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["GitKit", "TestSupport", "gasworks", "gasworks-hook"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["GitKit", "TestSupport", "gasworks", "gasworks-hook", "gasworks-formula"]),
     ]
 )

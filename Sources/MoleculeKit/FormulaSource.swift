@@ -1,5 +1,4 @@
 import BeadKit
-import TOMLKit
 
 #if canImport(Glibc)
     import Glibc
@@ -23,14 +22,19 @@ public struct FormulaSource: Sendable {
                 throw FormulaError(path: path, line: nil, "not valid JSON")
             }
         } else {
-            do {
-                document = .object(Self.convert(try TOMLTable(string: text)))
-            } catch let error as TOMLParseError {
-                throw FormulaError(path: path, line: error.source.begin.line, "invalid TOML: \(error.description)")
+            guard let parse = Self.tomlParser else {
+                throw GasworksError(
+                    .repository, "cannot read TOML formulas here: run the formula commands through gasworks-formula")
             }
+            document = try parse(path, text)
         }
         guard document.objectValue != nil else { throw FormulaError(path: path, line: nil, "not a table") }
     }
+
+    /// Turns TOML text into plain values, throwing `FormulaError` with the line of a syntax
+    /// error. Set once at start-up by the executable that links a TOML library
+    /// (`gasworks-formula`); nil elsewhere, which keeps Foundation out of the other tools.
+    nonisolated(unsafe) public static var tomlParser: (@Sendable (_ path: String, _ text: String) throws -> JSONValue)?
 
     public static func read(path: String) throws -> FormulaSource {
         let bytes: [UInt8]
@@ -61,24 +65,6 @@ public struct FormulaSource: Sendable {
 
     /// The line of a quoted value, e.g. a step id `"design"` used in `needs`.
     public func line(ofQuoted value: String) -> Int? { line(of: "\"\(value)\"") }
-
-    static func convert(_ table: TOMLTable) -> [String: JSONValue] {
-        var out: [String: JSONValue] = [:]
-        for (key, value) in table { out[key] = convert(value) }
-        return out
-    }
-
-    static func convert(_ value: TOMLValueConvertible) -> JSONValue {
-        switch value.type {
-        case .table: return .object(convert(value.table!))
-        case .array: return .array(value.array!.map { convert($0) })
-        case .string: return .string(value.string!)
-        case .int: return .int(Int64(value.int!))
-        case .double: return .double(value.double!)
-        case .bool: return .bool(value.bool!)
-        case .date, .time, .dateTime: return .string(value.tomlValue.debugDescription)
-        }
-    }
 }
 
 /// A formula that cannot be used: file, line where known, and one reason.
