@@ -101,7 +101,16 @@ extension Repository {
                 git_reference_create_matching(&ref, pointer, name, &new, 1, &old, message),
                 "git_reference_create_matching(\(name))")
         } else {
-            try check(git_reference_create(&ref, pointer, name, &new, 0, message), "git_reference_create(\(name))")
+            // Create only if absent. git_reference_create(force: 0) checks for an existing ref
+            // before taking the lock, so two creators racing can both "succeed" and the later
+            // silently replaces the earlier. An expected value of all zeros is checked under
+            // the lock: absent matches, present is GIT_EMODIFIED, reported here as `.exists`.
+            var absent = git_oid()
+            let rc = git_reference_create_matching(&ref, pointer, name, &new, 1, &absent, message)
+            if rc == GIT_EMODIFIED.rawValue {
+                throw GitError(code: .exists, message: "reference '\(name)' already exists", function: "setReference")
+            }
+            try check(rc, "git_reference_create_matching(\(name), absent)")
         }
         git_reference_free(ref)
     }

@@ -48,6 +48,22 @@ do {
                 (.set(try commitCounter(try counter(in: repository, tip) + 1, parent: tip, in: repository)), ())
             }
         }
+    case "create-race":
+        // create-race <repo> <count>: tries to create refs/gt/race/0..<count> (each expected
+        // absent) with a commit of its own, and prints the indexes it created.
+        guard arguments.count == 3, let count = Int(arguments[2]) else { fail("usage: create-race <repo> <count>") }
+        let repository = try Repository.open(arguments[1])
+        var won: [String] = []
+        for index in 0..<count {
+            let mine = try commitCounter(Int(getpid()), parent: nil, in: repository)
+            do {
+                try repository.setReference("refs/gt/race/\(index)", to: mine, expecting: nil, message: "race")
+                won.append(String(index))
+            } catch let error as GitError where error.code == .exists || error.code == .locked {
+                continue
+            }
+        }
+        emit(won.joined(separator: " ") + "\n", to: STDOUT_FILENO)
     case "churn":
         // churn <repo>: updates refs, transactions and notes in a loop until killed.
         guard arguments.count == 2 else { fail("usage: churn <repo>") }

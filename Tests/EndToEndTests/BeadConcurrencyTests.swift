@@ -94,7 +94,7 @@ final class ResultBox: @unchecked Sendable {
         // An uninterrupted run first, to know how long the whole bulk create takes.
         let start = Date()
         let full = try startBulk(0)
-        full.waitUntilExit()
+        full.waitForExit()
         #expect(full.terminationStatus == 0)
         let duration = Date().timeIntervalSince(start)
         var expectedTitles = Set((1...2_000).map { "bulk 0 \($0)" })
@@ -103,7 +103,7 @@ final class ResultBox: @unchecked Sendable {
             let process = try startBulk(round + 1)
             usleep(UInt32(duration * fraction * 1_000_000))
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.waitForExit()
 
             let fsck = try rig.git(["fsck", "--strict", "--no-dangling"])
             #expect(fsck.status == 0, "fsck after kill at \(fraction): \(fsck.stderr)")

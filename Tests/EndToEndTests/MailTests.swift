@@ -164,7 +164,7 @@ extension TemporaryRig {
         #expect(cpuTicks(of: waiter.processIdentifier) - ticks <= 2, "CPU used while idle")
 
         let sent = try rig.mail("send", "deacon", "-s", "patrol now", "-q")
-        waiter.waitUntilExit()
+        waiter.waitForExit()
         #expect(waiter.terminationStatus == 0)
         #expect(String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == sent + "\n")
 
@@ -184,7 +184,7 @@ extension TemporaryRig {
         try watcher.run()
         usleep(500_000)
         let ids = try (1...3).map { try rig.mail("send", "refinery", "-s", "merge \($0)", "-q") }
-        watcher.waitUntilExit()
+        watcher.waitForExit()
         #expect(watcher.terminationStatus == 0)
         let streamed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(streamed.split(separator: "\n").map(String.init) == ids)

@@ -405,7 +405,7 @@ let fixtures = ["GT_FORMULA_PATH": fixtureFormulas]
         }
         let start = Date()
         let full = try startPour()
-        full.waitUntilExit()
+        full.waitForExit()
         #expect(full.terminationStatus == 0)
         let duration = Date().timeIntervalSince(start)
         var molecules = 1
@@ -413,7 +413,7 @@ let fixtures = ["GT_FORMULA_PATH": fixtureFormulas]
             let process = try startPour()
             usleep(UInt32(duration * fraction * 1_000_000))
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.waitForExit()
             let fsck = try rig.git(["fsck", "--strict", "--no-dangling"])
             #expect(fsck.status == 0, "fsck after kill at \(fraction): \(fsck.stderr)")
             let refs = try rig.repository.gitOutput("for-each-ref", "--format=%(refname)", "refs/gt/beads/")

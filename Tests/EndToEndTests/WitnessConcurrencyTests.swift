@@ -32,7 +32,7 @@ import Testing
             return process
         }
         for witness in witnesses { try witness.run() }
-        for witness in witnesses { witness.waitUntilExit() }
+        for witness in witnesses { witness.waitForExit() }
         for step in steps {
             let shown = try w.rig.json(try w.rig.bead("show", step, "--json"))
             #expect(shown["status"] as? String == "closed", "\(step)")
@@ -76,7 +76,7 @@ import Testing
         while !FileManager.default.fileExists(atPath: mark), Date() < deadline { usleep(20_000) }
         #expect(FileManager.default.fileExists(atPath: mark))
         kill(witness.processIdentifier, SIGKILL)
-        witness.waitUntilExit()
+        witness.waitForExit()
         _ = try? run("pkill", ["-KILL", "-f", "sleep 20"])
 
         #expect(try w.state(1) == "submitted")

@@ -17,7 +17,7 @@ import Testing
             return process
         }
         for process in processes {
-            process.waitUntilExit()
+            process.waitForExit()
             #expect(process.terminationStatus == 0)
         }
         let opened = try Repository.open(repo.path)
@@ -50,7 +50,7 @@ import Testing
             }
             usleep(UInt32(round * 7_919 % 40_000))
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.waitForExit()
             #expect(process.terminationReason == .uncaughtSignal)
             let now = try written()
             #expect(now > writtenBefore)
@@ -85,5 +85,38 @@ import Testing
             var times = [timespec(tv_sec: time(nil) - 60, tv_nsec: 0), timespec(tv_sec: time(nil) - 60, tv_nsec: 0)]
             utimensat(AT_FDCWD, directory + "/" + path, &times, 0)
         }
+    }
+}
+
+@Suite struct CreateRaceTests {
+    /// Creating a ref that must not exist yet is atomic: of eight processes racing to create
+    /// the same 200 refs, each with a commit of its own, exactly one wins each ref, and the
+    /// ref holds the winner's commit.
+    @Test func exactlyOneCreatorWinsEachRef() throws {
+        let repo = try TemporaryRepository()
+        let probe = builtProduct("gitkit-probe")
+        let outputs = try (0..<8).map { _ -> (Process, Pipe) in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: probe)
+            process.arguments = ["create-race", repo.path, "200"]
+            process.environment = repo.environment
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            return (process, output)
+        }
+        var winners: [Int: Int] = [:]
+        for (process, output) in outputs {
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitForExit()
+            #expect(process.terminationStatus == 0)
+            for index in text.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap({ Int($0) }) {
+                winners[index, default: 0] += 1
+            }
+        }
+        #expect(winners.count == 200)
+        #expect(
+            winners.values.allSatisfy { $0 == 1 },
+            "refs created twice: \(winners.filter { $0.value > 1 }.keys.sorted())")
     }
 }

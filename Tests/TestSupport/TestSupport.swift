@@ -206,3 +206,13 @@ public final class TemporaryRig: @unchecked Sendable {
         try repository.gitOutput("for-each-ref", "--format=%(refname) %(objectname)", "refs/gt/")
     }
 }
+
+extension Process {
+    /// Waits until the child has really exited. Foundation's `waitUntilExit` on Linux can
+    /// return while `isRunning` is still true when called off the main run loop (as test
+    /// functions are), leaving `terminationStatus` unset and the child still working.
+    public func waitForExit() {
+        waitUntilExit()
+        while isRunning { usleep(1_000) }
+    }
+}
