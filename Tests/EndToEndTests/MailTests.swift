@@ -166,7 +166,7 @@ extension TemporaryRig {
         let sent = try rig.mail("send", "deacon", "-s", "patrol now", "-q")
         waiter.waitForExit()
         #expect(waiter.terminationStatus == 0)
-        #expect(String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == sent + "\n")
+        #expect(String(decoding: readToEnd(output.fileHandleForReading), as: UTF8.self) == sent + "\n")
 
         let timedOut = try rig.git(["mail", "wait", "-b", "deacon", "--timeout", "0.2"])
         #expect(timedOut.status == 1 && timedOut.stderr == "fatal: no new message in deacon within 0.2 s\n")
@@ -186,7 +186,7 @@ extension TemporaryRig {
         let ids = try (1...3).map { try rig.mail("send", "refinery", "-s", "merge \($0)", "-q") }
         watcher.waitForExit()
         #expect(watcher.terminationStatus == 0)
-        let streamed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let streamed = String(decoding: readToEnd(output.fileHandleForReading), as: UTF8.self)
         #expect(streamed.split(separator: "\n").map(String.init) == ids)
     }
 }

@@ -40,7 +40,7 @@ import Testing
             let output = Pipe()
             process.standardOutput = output
             try process.run()
-            _ = output.fileHandleForReading.availableData  // "ready"
+            readSome(output.fileHandleForReading)  // "ready"
             // Kill only once the writer is writing (however loaded the machine is), at a
             // different moment of its loop each round.
             var polls = 0
@@ -107,7 +107,7 @@ import Testing
         }
         var winners: [Int: Int] = [:]
         for (process, output) in outputs {
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let text = String(decoding: readToEnd(output.fileHandleForReading), as: UTF8.self)
             process.waitForExit()
             #expect(process.terminationStatus == 0)
             for index in text.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap({ Int($0) }) {

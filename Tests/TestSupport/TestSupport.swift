@@ -60,8 +60,8 @@ public func run(
     }
     nonisolated(unsafe) var outData = Data()
     nonisolated(unsafe) var errData = Data()
-    DispatchQueue.global().async(group: group) { outData = outPipe.fileHandleForReading.readDataToEndOfFile() }
-    DispatchQueue.global().async(group: group) { errData = errPipe.fileHandleForReading.readDataToEndOfFile() }
+    DispatchQueue.global().async(group: group) { outData = readToEnd(outPipe.fileHandleForReading) }
+    DispatchQueue.global().async(group: group) { errData = readToEnd(errPipe.fileHandleForReading) }
     group.wait()
     done.wait()
     return ProcessResult(
@@ -214,5 +214,31 @@ extension Process {
     public func waitForExit() {
         waitUntilExit()
         while isRunning { usleep(1_000) }
+    }
+}
+
+/// Everything a pipe delivers until its writers close it. A plain `read` loop that retries
+/// when a signal interrupts it: Foundation's `readDataToEndOfFile` traps on `EINTR`, which
+/// a test process running many children at once does receive.
+public func readToEnd(_ handle: FileHandle) -> Data {
+    var data = Data()
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let count = read(handle.fileDescriptor, &buffer, buffer.count)
+        if count < 0, errno == EINTR { continue }
+        if count <= 0 { break }
+        data.append(contentsOf: buffer[0..<count])
+    }
+    return data
+}
+
+/// Waits for the next bytes a pipe delivers (retrying on `EINTR`, as `readToEnd` does).
+@discardableResult
+public func readSome(_ handle: FileHandle) -> Data {
+    var buffer = [UInt8](repeating: 0, count: 4_096)
+    while true {
+        let count = read(handle.fileDescriptor, &buffer, buffer.count)
+        if count < 0, errno == EINTR { continue }
+        return Data(buffer[0..<max(count, 0)])
     }
 }
