@@ -106,47 +106,64 @@ public enum ChildProcess {
         var killAt: Double? = nil
         let deadline = timeout.map { started + $0 }
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        var open = true
-        while open {
-            var waitMilliseconds: Int32 = -1
-            let now = MonotonicClock.seconds()
-            if let deadline, !timedOut {
-                if now >= deadline {
-                    timedOut = true
-                    kill(-pid, SIGTERM)
-                    killAt = now + 2
-                } else {
-                    waitMilliseconds = Int32(((deadline - now) * 1000).rounded(.up))
-                }
-            }
-            if let killAt {
-                if now >= killAt {
-                    kill(-pid, SIGKILL)
-                    break  // The group is gone; any grandchild holding the pipe is killed too.
-                }
-                waitMilliseconds = Int32(((killAt - now) * 1000).rounded(.up))
-            }
-            var descriptor = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, waitMilliseconds)
-            if ready < 0, errno == EINTR { continue }
-            guard ready > 0 else { continue }
-            let count = read(readEnd, &buffer, buffer.count)
-            if count < 0, errno == EINTR { continue }
-            if count <= 0 {
-                open = false
-                break
-            }
+        var outputOpen = true
+        var status: Int32 = 0
+        var statusLost = false
+        func take(_ count: Int) {
             let room = max(0, captureLimit - output.count)
             output.append(contentsOf: buffer[0..<min(count, room)])
             dropped += max(0, count - room)
         }
+        // Reaps without blocking, so the time limit holds even after the child closed its
+        // output (a check that redirects to a file), and stops reading once the child has
+        // exited even if something it left running still holds the pipe.
+        while true {
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid { break }
+            if reaped < 0, errno != EINTR {
+                statusLost = true
+                break
+            }
+            let now = MonotonicClock.seconds()
+            if let deadline, !timedOut, now >= deadline {
+                timedOut = true
+                kill(-pid, SIGTERM)
+                killAt = now + 2
+            }
+            if let at = killAt, now >= at {
+                kill(-pid, SIGKILL)
+                killAt = nil
+            }
+            var slice = 0.05
+            if let deadline, !timedOut { slice = min(slice, max(0.001, deadline - now)) }
+            var descriptor = pollfd(fd: outputOpen ? readEnd : -1, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, Int32((slice * 1000).rounded(.up)))
+            guard outputOpen, ready > 0 else { continue }
+            let count = read(readEnd, &buffer, buffer.count)
+            if count < 0, errno == EINTR { continue }
+            if count <= 0 {
+                outputOpen = false
+            } else {
+                take(count)
+            }
+        }
+        // What the child wrote before it exited is in the pipe: take it without waiting for
+        // the pipe to close.
+        if outputOpen {
+            _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
+            while true {
+                let count = read(readEnd, &buffer, buffer.count)
+                if count < 0, errno == EINTR { continue }
+                if count <= 0 { break }
+                take(count)
+            }
+        }
         close(readEnd)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
         // Whatever the command left running in its group goes with it.
         kill(-pid, SIGKILL)
         let seconds = MonotonicClock.seconds() - started
-        let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        // A status that could not be collected is a failure, never a success.
+        let exitStatus = statusLost ? 255 : (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return ChildOutcome(
             status: exitStatus, timedOut: timedOut, seconds: seconds, output: output, droppedBytes: dropped)
     }
