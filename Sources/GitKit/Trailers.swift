@@ -7,8 +7,8 @@ public enum Trailer {
     /// `Key: value` lines of a commit message's last paragraph (git's trailer block), in
     /// order. Lines starting with `comment` (the editor's `#` lines) are ignored.
     public static func parse(_ message: String, comment: Character? = "#") -> [(key: String, value: String)] {
-        let lines = message.split(separator: "\n", omittingEmptySubsequences: false)
-            .map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        let lines = Self.split(message, comment: comment ?? "#").body
+            .split(separator: "\n", omittingEmptySubsequences: false)
             .filter { line in comment.map { !line.hasPrefix(String($0)) } ?? true }
         var block: [Substring] = []
         for line in lines.reversed() {
@@ -39,18 +39,31 @@ public enum Trailer {
     /// before any trailing comment lines the editor shows.
     public static func appending(_ lines: [String], to message: String, comment: Character = "#") -> String {
         guard !lines.isEmpty else { return message }
-        var all = message.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let (body, cut) = Self.split(message, comment: comment)
+        var all = body.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         if all.last == "" { all.removeLast() }
         // Keep the editor's comment section (and the blank lines before it) at the end.
         var tail: [String] = []
         while let last = all.last, last.hasPrefix(String(comment)) || (last.isEmpty && !tail.isEmpty) {
             tail.insert(all.removeLast(), at: 0)
         }
+        while tail.first?.isEmpty == true { tail.removeFirst() }
         while all.last?.allSatisfy(\.isWhitespace) == true { all.removeLast() }
         let content = all.joined(separator: "\n")
         let hasBlock = !parse(content, comment: nil).isEmpty
         let joined = content + (hasBlock ? "\n" : "\n\n") + lines.joined(separator: "\n") + "\n"
-        return tail.isEmpty ? joined : joined + "\n" + tail.joined(separator: "\n") + "\n"
+        return (tail.isEmpty ? joined : joined + "\n" + tail.joined(separator: "\n") + "\n") + cut
+    }
+
+    /// A message as git will keep it, and what git cuts off: everything from the scissors
+    /// line (`commit -v` puts the diff below it). CRLF line ends are read as LF.
+    static func split(_ message: String, comment: Character) -> (body: String, cut: String) {
+        let text = message.contains("\r\n") ? message.replacing("\r\n", with: "\n") : message
+        let scissors = "\(comment) ------------------------ >8 ------------------------"
+        if text.hasPrefix(scissors) { return ("", text) }
+        guard let found = text.firstRange(of: "\n" + scissors) else { return (text, "") }
+        let cutStart = text.index(after: found.lowerBound)
+        return (String(text[..<cutStart]), String(text[cutStart...]))
     }
 }
 

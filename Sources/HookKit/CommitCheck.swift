@@ -105,7 +105,10 @@ public final class CommitCheck {
             writeState(Self.postCommitFile, "")
         }
         // The worker's earlier commits are noted here, so post-commit need not start a process.
-        if worker { _ = try? recordNotes() }
+        if worker, let recorded = try? recordNotes() {
+            // Steps to submit are left to post-commit (which submits, then marks them noted).
+            if recorded.finished.isEmpty { markNoted(recorded.head) } else { writeState(Self.postCommitFile, "") }
+        }
     }
 
     func checkStep(_ given: String, finishing: Bool) throws {
@@ -231,17 +234,24 @@ public final class CommitCheck {
 
     // MARK: recording commits
 
+    /// What `recordNotes` found: the head it walked from and the steps that
+    /// `Gt-Step-Done:` trailers name, with their commits, oldest first.
+    public struct Recorded {
+        public var head: OID?
+        public var finished: [(step: String, commit: Commit)]
+    }
+
     /// Notes every commit since the last one recorded (on HEAD, not on the target branch)
-    /// with the bead and step it serves. Returns the steps that `Gt-Step-Done:` trailers
-    /// name, with their commits, oldest first, for the caller to submit.
+    /// with the bead and step it serves. The caller submits the finished steps and then
+    /// calls `markNoted`, so a submission that fails is found again next time.
     @discardableResult
-    public func recordNotes() throws -> [(step: String, commit: Commit)] {
-        guard let head = try? repository.revparse("HEAD") else { return [] }
+    public func recordNotes() throws -> Recorded {
+        guard let head = try? repository.revparse("HEAD") else { return Recorded(head: nil, finished: []) }
         var hidden: [OID] = []
         if let noted = readState(Self.notedFile).flatMap({ OID(hex: $0.firstLine) }),
             (try? repository.objectExists(noted)) == true
         {
-            if noted == head { return [] }
+            if noted == head { return Recorded(head: head, finished: []) }
             hidden.append(noted)
         }
         let target = try RigConfig.target(repository)
@@ -274,8 +284,12 @@ public final class CommitCheck {
         if !edits.isEmpty {
             try repository.editNotes(notesRef: Self.beadNotesRef, edits, message: "gasworks: record commits")
         }
-        writeState(Self.notedFile, head.hex + "\n")
-        return finished
+        return Recorded(head: head, finished: finished)
+    }
+
+    /// Everything up to `head` is recorded (and submitted).
+    public func markNoted(_ head: OID?) {
+        if let head { writeState(Self.notedFile, head.hex + "\n") }
     }
 
     /// After steps were submitted: the cached trailers no longer name a held step.

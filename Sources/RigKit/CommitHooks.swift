@@ -32,22 +32,37 @@ public final class CommitHooks {
     /// `Gt-Step-Done:` trailers name, unless already submitted at that commit or closed.
     @discardableResult
     public func recordCommits(submitting: Bool = true) throws -> [String] {
-        let finished = try check.recordNotes()
-        guard submitting else { return [] }
+        let recorded = try check.recordNotes()
+        guard submitting else {
+            if recorded.finished.isEmpty { check.markNoted(recorded.head) }
+            return []
+        }
         var submitted: [String] = []
-        for (given, commit) in finished {
-            let id = try molecules.beads.resolve(given)
-            let bead = try molecules.beads.load(id).bead
-            if bead.status == .closed
-                || bead.fields[BeadStore.stepField]?["submitted"]?["commit"]?.stringValue == commit.id.hex
-            {
-                continue
+        var refusals: [GasworksError] = []
+        for (given, commit) in recorded.finished {
+            do {
+                let id = try molecules.beads.resolve(given)
+                let bead = try molecules.beads.load(id).bead
+                if bead.status == .closed
+                    || bead.fields[BeadStore.stepField]?["submitted"]?["commit"]?.stringValue == commit.id.hex
+                {
+                    continue
+                }
+                try molecules.submit(
+                    id, commit: commit.id, tree: commit.tree, evidence: commit.message.firstLine, outputs: [:])
+                submitted.append(id)
+            } catch let error as GasworksError where error.kind == .refused || error.kind == .notFound {
+                // The rules said no (a locked step, an unknown id): final, and reported.
+                refusals.append(error)
             }
-            try molecules.submit(
-                id, commit: commit.id, tree: commit.tree, evidence: commit.message.firstLine, outputs: [:])
-            submitted.append(id)
         }
         if !submitted.isEmpty { check.forgetTrailers() }
+        // Only now: a submission that failed for another reason (a lock, the disk) is found
+        // again by the next run.
+        check.markNoted(recorded.head)
+        if let refusal = refusals.first {
+            throw GasworksError(refusal.kind, "Gt-Step-Done not submitted: \(refusal.message)")
+        }
         return submitted
     }
 }
