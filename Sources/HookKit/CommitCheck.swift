@@ -17,7 +17,11 @@ public final class CommitCheck {
 
     public let beads: BeadStore
     /// Beads whose refs the checks of this commit read: the decision holds while they stay.
-    var consulted: [String] = []
+    /// Each as the value its ref had when the check read it (read before deciding, so a ref
+    /// that moves during the check no longer matches and the next commit is checked again).
+    var consulted: [(id: String, value: String)] = []
+    /// Set when the decision rested on more than those refs (an id prefix, the whole index).
+    var undecidable = false
     var repository: Repository { beads.repository }
 
     public init(beads: BeadStore) {
@@ -120,9 +124,13 @@ public final class CommitCheck {
             throw GasworksError(
                 .refused, "commit names unknown step '\(given)' (\(trailer)): use an id from git molecule show")
         }
-        let bead = try beads.load(id).bead
-        consulted += [id] + bead.dependencies.filter { $0.type.isBlocking || $0.type == .related }.map(\.dependsOn)
-        if id != given { consulted.append("?") }  // a prefix: another bead could make it ambiguous
+        let stored = try beads.load(id)
+        let bead = stored.bead
+        consulted.append((id, stored.commit.hex))
+        for need in bead.dependencies where need.type.isBlocking || need.type == .related {
+            consulted.append((need.dependsOn, try refValue(need.dependsOn)))
+        }
+        if id != given { undecidable = true }  // a prefix: another bead could make it ambiguous
         guard bead.fields[BeadStore.stepField] != nil else {
             throw GasworksError(
                 .refused,
@@ -168,9 +176,10 @@ public final class CommitCheck {
             throw GasworksError(
                 .refused, "commit names unknown bead '\(given)' (\(Trailer.bead)): check the id (git bead list)")
         }
-        let bead = try beads.load(id).bead
-        consulted.append(id)
-        if id != given { consulted.append("?") }
+        let stored = try beads.load(id)
+        let bead = stored.bead
+        consulted.append((id, stored.commit.hex))
+        if id != given { undecidable = true }
         if bead.status == .closed || bead.isDeleted {
             throw GasworksError(.refused, "bead \(id) is closed: commit for open work (git bead ready)")
         }
@@ -185,7 +194,7 @@ public final class CommitCheck {
                 } == true
         }
         if holdsStep {
-            consulted.append("?")  // decided from the whole index
+            undecidable = true  // decided from the whole index
             return
         }
         throw GasworksError(
@@ -199,7 +208,7 @@ public final class CommitCheck {
     func rememberValidation(_ trailers: [(key: String, value: String)]) {
         let gasworks = trailers.filter { $0.key.hasPrefix("Gt-") }
         let reusable =
-            !gasworks.isEmpty && !consulted.contains("?")
+            !gasworks.isEmpty && !undecidable
             && gasworks.allSatisfy { $0.key == Trailer.bead || $0.key == Trailer.step }
         guard reusable else {
             unlink(repository.gitDir + Self.validatedFile)
@@ -210,12 +219,14 @@ public final class CommitCheck {
         var lines = ["key=\(key)|\(worker)"]
         lines += gasworks.map { "trailer=\($0.key): \($0.value)" }
         var seen = Set<String>()
-        for id in consulted where seen.insert(id).inserted {
-            let ref = BeadStore.refName(id)
-            let value = (try? repository.referenceTarget(ref))??.hex ?? "missing"
-            lines.append("ref=\(repository.commonDir)\(ref) \(value)")
+        for (id, value) in consulted where seen.insert(id).inserted {
+            lines.append("ref=\(repository.commonDir)\(BeadStore.refName(id)) \(value)")
         }
         writeState(Self.validatedFile, lines.map { $0 + "\n" }.joined())
+    }
+
+    func refValue(_ id: String) throws -> String {
+        try repository.referenceTarget(BeadStore.refName(id))?.hex ?? "missing"
     }
 
     static func parseLines(_ text: String) -> [(key: String, value: String)] {

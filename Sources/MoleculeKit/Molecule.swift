@@ -397,11 +397,15 @@ public final class MoleculeStore {
 
     /// Closes a step for the witness (a passing verdict), then settles the molecule.
     @discardableResult
-    public func closeVerified(_ id: String, verdict: JSONValue) throws -> StoredBead {
+    public func closeVerified(_ id: String, verdict: JSONValue, attempt: Int? = nil) throws -> StoredBead {
         let stamp = beads.now
         let stored = try withStepAuthority {
             try beads.update(id, op: "verify") { bead in
                 guard bead.status != .closed else { return }
+                // A verdict on an older attempt does not close a newer submission.
+                if let attempt, bead.fields[BeadStore.stepField]?["submitted"]?["attempt"]?.intValue != Int64(attempt) {
+                    return
+                }
                 Self.closeStep(
                     &bead, at: stamp, reason: "verified by the witness", recording: "verdict", verdict,
                     clearingSubmission: true)

@@ -23,6 +23,7 @@ public struct HookInstaller {
     static let userSuffix = ".user"
     static let shells = ["sh", "bash", "dash", "zsh", "ksh"]
     static let modeKey = "gt.hooks"
+    static let userDirectoryKey = "gt.hooks.userDirectory"
 
     public enum Mode: String, Sendable, CaseIterable {
         case workers, everywhere
@@ -74,8 +75,11 @@ public struct HookInstaller {
         } else {
             self.mode = .workers
         }
-        if let configured = try repository.config("core.hooksPath"), !configured.isEmpty, configured != workerDirectory
-        {
+        if let configured = try repository.config("core.hooksPath"), configured == workerDirectory {
+            // Seen from a worker's checkout, through its include: the user's own setting was
+            // kept when the hooks were installed.
+            userDirectory = try repository.config(Self.userDirectoryKey) ?? repository.commonDir + "hooks"
+        } else if let configured = try repository.config("core.hooksPath"), !configured.isEmpty {
             let expanded =
                 configured.hasPrefix("~/") ? (ProcessEnvironment["HOME"] ?? "") + configured.dropFirst() : configured
             // git takes a relative hooksPath from where hooks run: the work tree's top.
@@ -153,7 +157,8 @@ public struct HookInstaller {
     /// A worker's hook (`workers` mode): the block, then the user's own hook of that name.
     func workerHook(_ name: String) throws -> String {
         let user = userDirectory + "/" + name
-        return "#!/bin/sh\n" + (try block(name)) + "if [ -x '\(user)' ]; then exec '\(user)' \"$@\"; fi\n"
+        let quoted = "'" + user.replacing("'", with: "'\\''") + "'"
+        return "#!/bin/sh\n" + (try block(name)) + "if [ -x \(quoted) ]; then exec \(quoted) \"$@\"; fi\n"
     }
 
     /// Turns the workers' hooks on for the checkout `repository` opened, when they are
@@ -161,12 +166,22 @@ public struct HookInstaller {
     public static func enable(_ repository: Repository) throws {
         let includeFile = repository.commonDir + "gt/hooks.config"
         guard LocalFile.isFile(includeFile) else { return }
-        try repository.setConfig("includeIf.gitdir:\(realGitDir(repository)).path", includeFile)
+        try repository.setConfig("includeIf.gitdir:\(globEscaped(realGitDir(repository))).path", includeFile)
     }
 
     /// Turns them off for that checkout.
     public static func disable(_ repository: Repository) throws {
-        try repository.unsetConfig("includeIf.gitdir:\(realGitDir(repository)).path")
+        try repository.unsetConfig("includeIf.gitdir:\(globEscaped(realGitDir(repository))).path")
+    }
+
+    /// A path as a literal `includeIf "gitdir:…"` pattern (git matches it as a glob).
+    static func globEscaped(_ path: String) -> String {
+        var out = ""
+        for character in path {
+            if "*?[\\".contains(character) { out.append("\\") }
+            out.append(character)
+        }
+        return out
     }
 
     /// The checkout's git dir as git matches `includeIf "gitdir:…"`: real path, no final slash.
@@ -190,6 +205,7 @@ public struct HookInstaller {
     @discardableResult
     public func install() throws -> [(name: String, action: String)] {
         try repository.setConfig(Self.modeKey, mode.rawValue)
+        try repository.setConfig(Self.userDirectoryKey, userDirectory)
         switch mode {
         case .workers:
             // Blocks from `everywhere` would run twice through the chain.
@@ -222,7 +238,8 @@ public struct HookInstaller {
 
     func writeInclude() throws {
         do {
-            try LocalFile.write("[core]\n\thooksPath = \(workerDirectory)\n", to: includeFile)
+            let quoted = workerDirectory.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"")
+            try LocalFile.write("[core]\n\thooksPath = \"\(quoted)\"\n", to: includeFile)
         } catch {
             throw GasworksError(.repository, "cannot write \(includeFile): \(error.reason)")
         }

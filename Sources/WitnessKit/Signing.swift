@@ -93,7 +93,14 @@ public struct VerdictSigner {
         case .openpgp:
             let checked = try ChildProcess.run([program, "--batch", "--status-fd=1", "--verify", signatureFile, file])
             guard checked.status == 0 else { return nil }
-            let good = checked.text.split(separator: "\n").first { $0.hasPrefix("[GNUPG:] GOODSIG ") }
+            let status = checked.text.split(separator: "\n")
+            // A good signature from a key the keyring does not trust is not enough.
+            guard
+                status.contains(where: {
+                    $0.hasPrefix("[GNUPG:] TRUST_FULLY") || $0.hasPrefix("[GNUPG:] TRUST_ULTIMATE")
+                })
+            else { return nil }
+            let good = status.first { $0.hasPrefix("[GNUPG:] GOODSIG ") }
             return good.map { String($0.dropFirst("[GNUPG:] GOODSIG ".count)) }
         }
     }

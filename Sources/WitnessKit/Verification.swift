@@ -98,6 +98,10 @@ extension Witness {
     func judge(_ step: MoleculeStep, bead: Bead, head: OID, signer: VerdictSigner?) throws -> (Bool, String, OID?) {
         let info = bead.fields[BeadStore.stepField]
         if step.state == .skipped {
+            let hasChecks = !(info?["checks"]?.arrayValue ?? []).isEmpty
+            if hasChecks, signer != nil {
+                return (false, "skipped without its checks; strict mode wants a signed verdict", nil)
+            }
             return (true, "skipped: \(bead.string("close_reason") ?? "recorded")", nil)
         }
         guard step.state == .done else { return (false, "not verified: it is \(step.state.rawValue)", nil) }
@@ -105,6 +109,10 @@ extension Witness {
         let hasChecks = !(info?["checks"]?.arrayValue ?? []).isEmpty
         if let approval = info?["approval"], info?["verdict"] == nil {
             let by = approval["by"]?.stringValue ?? "?"
+            // An approval is bead data, not a signed verdict: strict mode wants the verdict.
+            if hasChecks, signer != nil {
+                return (false, "approved by \(by) without its checks; strict mode wants a signed verdict", nil)
+            }
             return (true, hasChecks ? "approved by \(by) without running its checks" : "approved by \(by)", nil)
         }
         guard hasChecks else { return (false, "closed without a verdict or an approval", nil) }
@@ -116,7 +124,7 @@ extension Witness {
             return (false, "its verdict's commit \(short) is not in this repository", nil)
         }
         let notes = try Verdict.all(on: commitID, in: repository).filter {
-            $0.step == step.id && $0.passed && $0.tree == commit.tree && $0.tree.hex == treeHex
+            $0.step == step.id && $0.passed && $0.commit == commitID && $0.tree == commit.tree && $0.tree.hex == treeHex
         }
         guard !notes.isEmpty else {
             return (false, "no passing verdict on \(short) in \(Verdict.notesRef) bound to its tree", nil)
@@ -180,7 +188,11 @@ extension Witness {
             let steps = Trailer.values(Trailer.step, in: message) + Trailer.values(Trailer.stepDone, in: message)
             if !steps.isEmpty {
                 var unique: [String] = []
-                for step in steps where !unique.contains(step) { unique.append(step) }
+                // Trailers may name a step by a unique prefix, as the hook accepts.
+                for given in steps {
+                    let step = (try? beads.resolve(given)) ?? given
+                    if !unique.contains(step) { unique.append(step) }
+                }
                 found.append((id, unique, message.firstLine))
             }
             return true

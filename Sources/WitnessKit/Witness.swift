@@ -89,7 +89,7 @@ public final class Witness {
 
         let submitter = submission["by"]?.stringValue ?? bead.assignee ?? "overseer"
         if verdict.passed {
-            try molecules.closeVerified(id, verdict: verdict.summary)
+            try molecules.closeVerified(id, verdict: verdict.summary, attempt: attempt)
             try mail(
                 to: submitter, type: "done", subject: "Verified \(id): \(bead.title)",
                 body: "Step \(id) passed its checks on \(commitID.hex.prefix(12)) (attempt \(attempt)).\n\n"

@@ -240,6 +240,11 @@ import Testing
                 id = "signed"
                 title = "Signed"
                 check = "test -f a.txt"
+                [[steps]]
+                id = "approved"
+                title = "Approved"
+                needs = ["signed"]
+                check = "false"
                 """)
         let home = w.rig.root + "/gnupg"
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
@@ -256,8 +261,9 @@ import Testing
         _ = try w.rig.checked(["config", "gt.witness.sign", "true"])
         try w.finishStep(1, file: "a.txt", contents: "a\n")
         _ = try w.rig.checked(["witness", "check", "\(w.molecule).1"], env: gpg)
+        // Step 2 is still open, so the branch is not verified yet; step 1's verdict is.
         let strict = try w.rig.git(["witness", "verify", "polecat/nux/\(w.bead)", "--strict"], env: gpg)
-        #expect(strict.status == 0, "\(strict.stdout) \(strict.stderr)")
+        #expect(strict.stdout.contains("✓ \(w.molecule).1 signed: verified on"), "\(strict.stdout) \(strict.stderr)")
         #expect(strict.stdout.contains("signed by"))
         // A verdict whose payload was changed after signing is not trusted.
         let head = try w.rig.repository.gitOutput("rev-parse", "polecat/nux/\(w.bead)")
@@ -268,7 +274,16 @@ import Testing
             head,
         ])
         let forged = try w.rig.git(["witness", "verify", "polecat/nux/\(w.bead)", "--strict"], env: gpg)
-        #expect(forged.status == 1)
+        #expect(forged.stdout.contains("✗ \(w.molecule).1 signed: its verdict on"))
+        // An approval is bead data, not a signed verdict: strict mode does not take it for one.
+        _ = try w.rig.checked(["notes", "--ref=gt/witness", "add", "-f", "-m", note, head])
+        _ = try w.workChecked(["molecule", "next", "--claim", w.molecule])
+        _ = try w.rig.checked(["molecule", "approve", "\(w.molecule).2", "-n", "trust me"])
+        let approved = try w.rig.git(["witness", "verify", "polecat/nux/\(w.bead)", "--strict"], env: gpg)
+        #expect(approved.status == 1)
+        #expect(approved.stdout.contains("✓ \(w.molecule).1 signed: verified on"))
+        #expect(approved.stdout.contains("strict mode wants a signed verdict"))
+        #expect(try w.rig.git(["witness", "verify", "polecat/nux/\(w.bead)"], env: gpg).status == 0)
     }
 
     @Test func badInputGetsOneLineAndAStatus() throws {
@@ -350,6 +365,10 @@ import Testing
         let closed = try w.work(["commit", "--allow-empty", "-m", "Fourth\n\nGt-Step: \(w.molecule).1"])
         #expect(closed.status == 1)
         #expect(closed.stderr.contains("is already closed"))
+        // A trailer key in another case is still a trailer: the stub does not let it through.
+        let lowercase = try w.work(["commit", "--allow-empty", "-m", "Sneak\n\ngt-step: \(w.molecule).3"])
+        #expect(lowercase.status == 1)
+        #expect(lowercase.stderr.contains("needs \(w.molecule).2"))
         // A cache edited by hand (a ref value that is not the ref's) is not trusted.
         _ = try w.workChecked(["molecule", "next", "--claim", w.molecule])
         _ = try w.workChecked(["commit", "-q", "--allow-empty", "-m", "Fifth"])
