@@ -34,11 +34,13 @@ let package = Package(
         .target(name: "HookKit", dependencies: ["GitKit", "BeadKit"]),
         .executableTarget(name: "gasworks-hook", dependencies: ["HookKit", "BeadKit", "GitKit"]),
         .target(name: "RigKit", dependencies: ["GitKit", "BeadKit", "MoleculeKit", "WitnessKit", "HookKit"]),
+        .target(
+            name: "PolecatKit", dependencies: ["GitKit", "BeadKit", "MailKit", "MoleculeKit", "HookKit", "RigKit"]),
         // Every tool's command line, run by both executables below.
         .target(
             name: "GasworksCLI",
             dependencies: [
-                "BeadKit", "GitKit", "MailKit", "MoleculeKit", "WitnessKit", "RigKit", "HookKit",
+                "BeadKit", "GitKit", "MailKit", "MoleculeKit", "WitnessKit", "RigKit", "HookKit", "PolecatKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -34,5 +34,5 @@ struct Gasworks: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gasworks",
         abstract: "Git-native coordination for many coding agents; each tool also runs as `git <tool>`.",
-        subcommands: [GitBead.self, GitMail.self, GitMolecule.self, GitWitness.self, GitRig.self])
+        subcommands: [GitBead.self, GitMail.self, GitMolecule.self, GitWitness.self, GitRig.self, GitPolecat.self])
 }

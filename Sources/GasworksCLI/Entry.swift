@@ -23,6 +23,7 @@ public enum GasworksCommandLine {
         case "git-molecule": runMain(GitMolecule.self)
         case "git-witness": runMain(GitWitness.self)
         case "git-rig": runMain(GitRig.self)
+        case "git-polecat": runMain(GitPolecat.self)
         default: runMain(Gasworks.self)
         }
     }
@@ -31,14 +32,20 @@ public enum GasworksCommandLine {
         CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? ""
     }
 
-    /// `git molecule formula …` and `git molecule pour …` read formula files.
+    /// `git molecule formula …`, `git molecule pour …` and `git polecat sling …` (which may
+    /// pour) read formula files.
     static func readsFormulas(_ arguments: [String]) -> Bool {
         var words = arguments.dropFirst()
-        if invokedAs != "git-molecule" {
-            guard words.first == "molecule" else { return false }
+        var tool = String(invokedAs.dropFirst("git-".count))
+        if !invokedAs.hasPrefix("git-") {
+            tool = words.first ?? ""
             words = words.dropFirst()
         }
-        return words.first == "formula" || words.first == "pour"
+        switch tool {
+        case "molecule": return words.first == "formula" || words.first == "pour"
+        case "polecat": return words.first == "sling"
+        default: return false
+        }
     }
 
     /// Replaces this process with `gasworks-formula` from the same directory, same arguments.

@@ -168,3 +168,59 @@ public enum ChildProcess {
             status: exitStatus, timedOut: timedOut, seconds: seconds, output: output, droppedBytes: dropped)
     }
 }
+
+extension ChildProcess {
+    /// Starts `argv` in `directory` in a process group of its own, stdin from /dev/null,
+    /// stdout and stderr appended to `log`, and returns at once: the child outlives this
+    /// process (an agent). Nothing else this process holds reaches it.
+    public static func spawnDetached(_ argv: [String], in directory: String, environment: [String], log: String)
+        throws -> pid_t
+    {
+        precondition(!argv.isEmpty)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        _ = gw_spawn_close_from(&actions, 3)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        let command = ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory] + argv
+        let cArguments = command.map { strdup($0) } + [nil]
+        let cEnvironment = environment.map { strdup($0) } + [nil]
+        defer {
+            for pointer in cArguments + cEnvironment { free(pointer) }
+        }
+        var pid = pid_t()
+        let rc = posix_spawnp(&pid, command[0], &actions, &attributes, cArguments, cEnvironment)
+        guard rc == 0 else {
+            throw GitError(
+                code: .other(-1), message: "cannot run \(argv[0]): \(String(cString: strerror(rc)))",
+                function: "posix_spawnp")
+        }
+        return pid
+    }
+
+    /// When process `pid` started, in clock ticks after boot (`/proc/<pid>/stat` field 22);
+    /// nil when there is no such process. A pid with another start time is another process.
+    public static func startTime(of pid: pid_t) -> UInt64? {
+        guard pid > 0, let file = fopen("/proc/\(pid)/stat", "r") else { return nil }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
+        let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+        guard let close = line.lastIndex(of: ")") else { return nil }
+        let fields = line[line.index(after: close)...].split(separator: " ")
+        // fields[0] is field 3 (state); field 22 is fields[19].
+        guard fields.count > 19, fields[0] != "Z" else { return nil }
+        return UInt64(fields[19])
+    }
+}

@@ -1,0 +1,177 @@
+import ArgumentParser
+import BeadKit
+import GitKit
+import MoleculeKit
+import PolecatKit
+
+struct GitPolecat: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "polecat",
+        abstract: "Disposable workers: a claimed bead, a branch and worktree, and an agent process.",
+        discussion: """
+            Exit status: 0 success; 1 refused (the bead is not open, the name is taken, no free \
+            name); 2 unknown bead or polecat; 3 ambiguous id prefix; 64 invalid arguments; 65 corrupt \
+            stored data; 128 not a git repository, or git or the agent could not be started.
+            """,
+        subcommands: [PolecatSling.self, PolecatPrime.self, PolecatList.self, PolecatStatus.self])
+}
+
+extension CommonOptions {
+    func openPolecats() throws -> Polecats {
+        let store = try openStore()
+        return try Polecats(repository: store.repository, actor: store.actor)
+    }
+}
+
+/// Agent command templates for the CLIs Gasworks knows; any other command works too.
+enum AgentPreset {
+    static let templates = [
+        "claude": "claude --dangerously-skip-permissions -p \"$(cat {prompt_file})\"",
+        "codex": "codex exec --full-auto \"$(cat {prompt_file})\"",
+        "gemini": "gemini --yolo -p \"$(cat {prompt_file})\"",
+        "aider": "aider --yes-always --message-file {prompt_file}",
+    ]
+
+    static func command(_ given: String?, repository: Repository) throws -> String {
+        guard let chosen = try given ?? repository.config("gt.agent"), !chosen.isEmpty else {
+            throw GasworksError(
+                .usage,
+                "no agent: give --agent (\(templates.keys.sorted().joined(separator: ", ")) or a command) or set gt.agent"
+            )
+        }
+        return templates[chosen] ?? chosen
+    }
+}
+
+struct PolecatSling: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sling",
+        abstract: "Give a bead to a new polecat: claim, branch, worktree, formula, prompt, agent.")
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "The bead to work on.") var bead: String
+    @Option(name: .long, help: "Pour this formula onto the bead first.") var formula: String?
+    @Option(name: .long, help: ArgumentHelp("A formula variable (repeatable).", valueName: "name=value"))
+    var `var`: [String] = []
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "claude, codex, gemini, aider, or a command ({prompt_file}, {worktree}, {bead}); default gt.agent.",
+            valueName: "agent"))
+    var agent: String?
+    @Option(name: .long, help: "The polecat's name (default: the next free one).") var name: String?
+
+    func run() throws {
+        try reportingErrors {
+            let polecats = try common.openPolecats()
+            let command = try AgentPreset.command(agent, repository: polecats.repository)
+            var molecule: String?
+            if let formula {
+                let molecules = try common.openMolecules()
+                let target = try molecules.beads.resolve(bead)
+                let cooked = try Cook(library: common.library()).cook(named: formula, vars: try parseVars(`var`))
+                molecule = try molecules.pour(cooked, on: target).id
+            }
+            let rig = polecats.rigName()
+            let record = try polecats.sling(
+                Polecats.Sling(bead: bead, name: name, agent: command, molecule: molecule)
+            ) { record in
+                try Prime.polecat(record, rig: rig, repository: polecats.repository)
+            }
+            if common.json {
+                Console.out(record.json.compactText() + "\n")
+            } else if common.quiet {
+                Console.out(record.name + "\n")
+            } else {
+                Console.out(
+                    "slung \(record.bead ?? "?") to \(record.address): branch \(record.branch ?? "?"), "
+                        + "worktree \(record.worktree ?? "?"), agent pid \(record.pid.map(String.init) ?? "?")\n")
+            }
+        }
+    }
+}
+
+struct PolecatPrime: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prime", abstract: "Everything an agent needs to (re)start: role, bead, current step, rules, mail."
+    )
+    @OptionGroup var common: CommonOptions
+    @Option(name: .long, help: "The polecat (default: $GT_POLECAT, or this checkout's worker).") var name: String?
+
+    func run() throws {
+        try reportingErrors {
+            let polecats = try common.openPolecats()
+            let worker = BeadStore.worker(of: polecats.repository)
+            guard
+                let chosen = name ?? ProcessEnvironment["GT_POLECAT"].flatMap({ $0.isEmpty ? nil : $0 })
+                    ?? worker.flatMap({ $0.hasPrefix("polecat/") ? String($0.dropFirst(8)) : nil })
+            else {
+                throw GasworksError(.usage, "which polecat? give --name, or run it in a polecat's worktree")
+            }
+            let record = try polecats.store.require(chosen)
+            Console.out(try Prime.polecat(record, rig: polecats.rigName(), repository: polecats.repository))
+        }
+    }
+}
+
+enum PolecatOutput {
+    static func line(_ record: PolecatRecord) -> String {
+        let alive = Polecats.isAlive(record) ? "alive" : "not running"
+        return
+            "\(record.name.padding(10)) \(record.state.rawValue.padding(8)) \((record.bead ?? "-").padding(12)) "
+            + "\(record.state == .running ? alive : "-")  \(record.branch ?? "-")\n"
+    }
+
+    static func json(_ record: PolecatRecord) -> JSONValue {
+        var fields = record.json.objectValue ?? [:]
+        fields["alive"] = .bool(Polecats.isAlive(record))
+        return .object(fields)
+    }
+}
+
+struct PolecatList: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "Polecats and crew, with state.")
+    @OptionGroup var common: CommonOptions
+    @Flag(name: .long, help: "Include nuked records.") var all = false
+
+    func run() throws {
+        try reportingErrors {
+            let records = try common.openPolecats().store.all().filter { all || $0.state != .nuked }
+            if common.json {
+                Console.out(JSONValue.array(records.map(PolecatOutput.json)).compactText() + "\n")
+            } else if common.quiet {
+                Console.out(records.map { $0.name + "\n" }.joined())
+            } else {
+                Console.out(records.map(PolecatOutput.line).joined())
+            }
+        }
+    }
+}
+
+struct PolecatStatus: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "One polecat: bead, step, branch head, process, record.")
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "The polecat's name.") var name: String
+
+    func run() throws {
+        try reportingErrors {
+            let polecats = try common.openPolecats()
+            let record = try polecats.store.require(name)
+            if common.json {
+                Console.out(PolecatOutput.json(record).compactText() + "\n")
+                return
+            }
+            var out = "\(record.address)  \(record.state.rawValue), generation \(record.generation ?? "?")\n"
+            out += "  bead:      \(record.bead ?? "-")\n"
+            if let molecule = record.molecule { out += "  molecule:  \(molecule)\n" }
+            out += "  branch:    \(record.branch ?? "-")"
+            if let branch = record.branch, let head = try? polecats.repository.revparse("refs/heads/" + branch) {
+                out += " at \(head.hex.prefix(12)) \(try polecats.repository.commit(head).message.firstLine)"
+            }
+            out += "\n  worktree:  \(record.worktree ?? "-")\n"
+            out +=
+                "  agent:     pid \(record.pid.map(String.init) ?? "-") (\(Polecats.isAlive(record) ? "alive" : "not running"))\n"
+            Console.out(out)
+        }
+    }
+}

@@ -1,0 +1,197 @@
+import BeadKit
+import GitKit
+import HookKit
+import MailKit
+import MoleculeKit
+import RigKit
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Disposable workers: each a claimed bead, a branch and worktree of its own, and an agent
+/// process told who it is through its environment.
+public final class Polecats {
+    /// Names handed out in order; a name whose record is nuked (or absent) is free.
+    public static let names = [
+        "furiosa", "nux", "slit", "rictus", "capable", "toast", "dag", "cheedo", "angharad", "ace", "max", "morsov",
+        "keeper", "valkyrie", "corpus", "scrotus", "warboy", "glory", "splendid", "giddy", "bullet", "organic",
+        "immortan", "vuvalini", "joe", "miss", "coma", "doof", "buzzard", "rock",
+    ]
+
+    public let repository: Repository
+    public let store: PolecatStore
+    /// Who slings (the mayor or the overseer).
+    public let actor: String
+
+    public init(repository: Repository, actor: String) throws {
+        self.repository = repository
+        self.actor = actor
+        store = try PolecatStore(repository: repository, actor: actor)
+    }
+
+    /// `<common dir>/gt/polecats/<name>/`: the prompt and agent logs (never state).
+    public func directory(_ name: String) -> String { repository.commonDir + "gt/polecats/" + name }
+
+    /// Where worktrees go: `gt.polecat.root`, else `<repo>-polecats/` beside the main checkout.
+    public func worktreeRoot() throws -> String {
+        if let configured = try repository.config("gt.polecat.root"), !configured.isEmpty { return configured }
+        var parts = repository.commonDir.split(separator: "/").map(String.init)
+        if parts.last == ".git" { parts.removeLast() }
+        return "/" + parts.joined(separator: "/") + "-polecats"
+    }
+
+    /// Reserves a name: the requested one, else the first free one in `names`. The record is
+    /// published with compare-and-swap, so two slings never get the same name.
+    func reserve(_ requested: String?, bead: String) throws -> PolecatRecord {
+        let candidates = requested.map { [$0] } ?? Self.names + (1...999).map { "polecat\($0)" }
+        for name in candidates {
+            guard Self.isValidName(name) else { throw GasworksError(.usage, "invalid polecat name '\(name)'") }
+            let existing = try store.load(name)
+            if let existing, existing.record.state != .nuked {
+                if requested != nil {
+                    throw GasworksError(.refused, "polecat '\(name)' exists (\(existing.record.state.rawValue))")
+                }
+                continue
+            }
+            var record = PolecatRecord(name: name, kind: .polecat)
+            record.bead = bead
+            record.generation = Self.newGeneration()
+            record.fields["started_at"] = .string(store.now)
+            record.fields["slung_by"] = .string(actor)
+            do {
+                try store.publish(record, op: "reserve", expected: existing?.commit)
+                return record
+            } catch let error as GitError where error.isRetryableConflict {
+                if requested != nil { throw GasworksError(.refused, "polecat '\(name)' was taken meanwhile") }
+                continue  // Another sling took it first.
+            }
+        }
+        throw GasworksError(.refused, "no free polecat name")
+    }
+
+    static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 40 && name.first != "-"
+            && name.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "-" || $0 == "_" }
+    }
+
+    /// A fresh generation id: a later start of the same polecat gets another, so a stale
+    /// process of an earlier generation can be told apart.
+    static func newGeneration() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<8).map { _ in String(Int.random(in: 0..<36, using: &generator), radix: 36) }.joined()
+    }
+
+    public struct Sling: Sendable {
+        public var bead: String
+        public var name: String?
+        /// A command template: `{prompt_file}`, `{worktree}`, `{bead}` are filled in.
+        public var agent: String
+        /// A molecule already poured on the bead, to record with the polecat.
+        public var molecule: String?
+
+        public init(bead: String, name: String?, agent: String, molecule: String?) {
+            self.bead = bead
+            self.name = name
+            self.agent = agent
+            self.molecule = molecule
+        }
+    }
+
+    /// Claims the bead for a new polecat, makes its branch and worktree, writes its prompt
+    /// and starts its agent. On a failure after the name is reserved, the record is nuked
+    /// and the claim released, so nothing is left half made.
+    public func sling(_ request: Sling, prompt: (PolecatRecord) throws -> String) throws -> PolecatRecord {
+        let beads = try BeadStore(repository: repository, actor: actor)
+        let bead = try beads.resolve(request.bead)
+        let status = try beads.load(bead).bead.status
+        guard status == .open else {
+            throw GasworksError(.refused, "cannot sling '\(bead)': it is \(status.rawValue)")
+        }
+        var record = try reserve(request.name, bead: bead)
+        let name = record.name
+        let worker = try BeadStore(repository: repository, actor: record.address)
+        do {
+            try worker.claim(bead)
+        } catch {
+            _ = try? store.update(name, op: "nuke") { $0.state = .nuked }
+            throw error
+        }
+        do {
+            let target = try RigConfig.target(repository)
+            let base = try repository.revparse("refs/heads/" + target)
+            let root = try worktreeRoot()
+            let path = root + "/" + name
+            let branch = "polecat/\(name)/\(bead)"
+            LocalFile.makeDirectories(root)
+            let added = try ChildProcess.run(
+                [
+                    "git", "--git-dir=" + repository.commonDir, "-c", "core.hooksPath=/dev/null", "worktree", "add",
+                    "--quiet", "-b", branch, path, base.hex,
+                ],
+                environment: ChildProcess.environment())
+            guard added.status == 0 else {
+                throw GasworksError(.repository, "cannot add the worktree \(path): \(added.text.firstLine)")
+            }
+            let checkout = try Repository.open(path)
+            try Rig.setWorker(record.address, in: checkout)
+            record.worktree = path
+            record.branch = branch
+            record.fields["base"] = .string(base.hex)
+            record.molecule = request.molecule
+            LocalFile.makeDirectories(directory(name))
+            let promptFile = directory(name) + "/prompt.md"
+            do {
+                try LocalFile.write(try prompt(record), to: promptFile)
+            } catch let error as LocalFile.Failure {
+                throw GasworksError(.repository, "cannot write \(promptFile): \(error.reason)")
+            }
+            let command = request.agent.replacing("{prompt_file}", with: Self.quoted(promptFile))
+                .replacing("{worktree}", with: Self.quoted(path)).replacing("{bead}", with: bead)
+            record.agent = command
+            let generation = record.generation ?? Self.newGeneration()
+            var environment = [
+                "GT_POLECAT": name, "GT_BEAD": bead, "GT_GENERATION": generation, "GT_RIG": rigName(),
+                "GT_PROMPT": promptFile,
+            ]
+            if let molecule = request.molecule { environment["GT_MOLECULE"] = molecule }
+            // The agent acts as the polecat: no inherited actor or mailbox of the slinger.
+            let inherited = ChildProcess.repositoryVariables.union(["GT_ACTOR", "GT_CREW", "GT_MAILBOX"])
+            let pid = try ChildProcess.spawnDetached(
+                ["/bin/sh", "-c", command], in: path,
+                environment: ChildProcess.environment(removing: inherited, adding: environment),
+                log: directory(name) + "/agent-\(generation).log")
+            record.pid = pid
+            record.pidStart = ChildProcess.startTime(of: pid)
+            record.state = .running
+            let started = record
+            return try store.update(name, op: "start") { $0 = started }
+        } catch {
+            _ = try? store.update(name, op: "nuke") { $0.state = .nuked }
+            _ = try? worker.update(bead, op: "release") { bead in
+                if bead.assignee == record.address {
+                    bead.status = .open
+                    bead.assignee = nil
+                }
+            }
+            throw error
+        }
+    }
+
+    /// The rig's name: its main checkout's directory name.
+    public func rigName() -> String {
+        // From the common git dir, so a polecat's worktree names the same rig.
+        var parts = repository.commonDir.split(separator: "/").map(String.init)
+        if parts.last == ".git" { parts.removeLast() }
+        let name = parts.last ?? "rig"
+        return name.hasSuffix(".git") ? String(name.dropLast(4)) : name
+    }
+
+    static func quoted(_ text: String) -> String { "'" + text.replacing("'", with: "'\\''") + "'" }
+
+    /// Whether the record's agent process is alive: its pid runs and started when recorded.
+    public static func isAlive(_ record: PolecatRecord) -> Bool {
+        guard let pid = record.pid, let recorded = record.pidStart else { return false }
+        return ChildProcess.startTime(of: pid) == recorded
+    }
+}
