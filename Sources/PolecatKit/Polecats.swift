@@ -139,34 +139,22 @@ public final class Polecats {
             record.branch = branch
             record.fields["base"] = .string(base.hex)
             record.molecule = request.molecule
-            LocalFile.makeDirectories(directory(name))
             let promptFile = directory(name) + "/prompt.md"
-            do {
-                try LocalFile.write(try prompt(record), to: promptFile)
-            } catch let error as LocalFile.Failure {
-                throw GasworksError(.repository, "cannot write \(promptFile): \(error.reason)")
-            }
-            let command = request.agent.replacing("{prompt_file}", with: Self.quoted(promptFile))
+            record.agent = request.agent.replacing("{prompt_file}", with: Self.quoted(promptFile))
                 .replacing("{worktree}", with: Self.quoted(path)).replacing("{bead}", with: bead)
-            record.agent = command
-            let generation = record.generation ?? Self.newGeneration()
-            var environment = [
-                "GT_POLECAT": name, "GT_BEAD": bead, "GT_GENERATION": generation, "GT_RIG": rigName(),
-                "GT_PROMPT": promptFile,
-            ]
-            if let molecule = request.molecule { environment["GT_MOLECULE"] = molecule }
-            // The agent acts as the polecat: no inherited actor or mailbox of the slinger.
-            let inherited = ChildProcess.repositoryVariables.union(["GT_ACTOR", "GT_CREW", "GT_MAILBOX"])
-            let pid = try ChildProcess.spawnDetached(
-                ["/bin/sh", "-c", command], in: path,
-                environment: ChildProcess.environment(removing: inherited, adding: environment),
-                log: directory(name) + "/agent-\(generation).log")
-            record.pid = pid
-            record.pidStart = ChildProcess.startTime(of: pid)
-            record.state = .running
+            try startAgent(&record, prompt: try prompt(record))
             let started = record
             return try store.update(name, op: "start") { $0 = started }
         } catch {
+            // Nothing half made: no worktree, branch, claim or live record is left behind.
+            if let path = record.worktree {
+                _ = try? ChildProcess.run(
+                    ["git", "--git-dir=" + repository.commonDir, "worktree", "remove", "--force", path],
+                    environment: ChildProcess.environment())
+            }
+            if let branch = record.branch, let head = try? repository.referenceTarget("refs/heads/" + branch) {
+                try? repository.deleteReference("refs/heads/" + branch, expecting: head)
+            }
             _ = try? store.update(name, op: "nuke") { $0.state = .nuked }
             _ = try? worker.update(bead, op: "release") { bead in
                 if bead.assignee == record.address {
@@ -176,6 +164,56 @@ public final class Polecats {
             }
             throw error
         }
+    }
+
+    /// Writes the prompt and starts `record.agent` for `record.generation` in the worktree,
+    /// detached, with the environment that tells it who it is; records pid and start time.
+    func startAgent(_ record: inout PolecatRecord, prompt: String) throws {
+        guard let worktree = record.worktree, let command = record.agent, let generation = record.generation else {
+            throw GasworksError(.badData, "record of \(record.address) has no worktree, agent or generation")
+        }
+        LocalFile.makeDirectories(directory(record.name))
+        let promptFile = directory(record.name) + "/prompt.md"
+        do {
+            try LocalFile.write(prompt, to: promptFile)
+        } catch {
+            throw GasworksError(.repository, "cannot write \(promptFile): \(error.reason)")
+        }
+        var environment = [
+            "GT_POLECAT": record.name, "GT_GENERATION": generation, "GT_RIG": rigName(), "GT_PROMPT": promptFile,
+        ]
+        if let bead = record.bead { environment["GT_BEAD"] = bead }
+        if let molecule = record.molecule { environment["GT_MOLECULE"] = molecule }
+        // The agent acts as the polecat: no inherited actor or mailbox of whoever started it.
+        let inherited = ChildProcess.repositoryVariables.union(["GT_ACTOR", "GT_CREW", "GT_MAILBOX"])
+        let pid = try ChildProcess.spawnDetached(
+            ["/bin/sh", "-c", command], in: worktree,
+            environment: ChildProcess.environment(removing: inherited, adding: environment),
+            log: directory(record.name) + "/agent-\(generation).log")
+        record.pid = pid
+        record.pidStart = ChildProcess.startTime(of: pid)
+        record.state = .running
+    }
+
+    /// A fresh agent in the same worktree with a new generation: the old process (if it still
+    /// runs) is ended first, and from now on its commands are refused as stale.
+    public func restart(_ name: String, prompt: (PolecatRecord) throws -> String) throws -> PolecatRecord {
+        let current = try store.require(name)
+        guard current.state == .running || current.state == .stopped else {
+            throw GasworksError(.refused, "cannot restart \(current.address): it is \(current.state.rawValue)")
+        }
+        terminate(current)
+        var next = current
+        next.generation = Self.newGeneration()
+        // The new generation is recorded before its agent starts, so the old one is refused
+        // from the first moment the new one could act.
+        next.pid = nil
+        next.pidStart = nil
+        let reserved = next
+        try store.update(name, op: "restart") { $0 = reserved }
+        try startAgent(&next, prompt: try prompt(next))
+        let started = next
+        return try store.update(name, op: "start") { $0 = started }
     }
 
     /// The rig's name: its main checkout's directory name.

@@ -65,3 +65,83 @@ import Testing
         #expect(try rig.everyRef() == before)
     }
 }
+
+@Suite struct PolecatLifecycleTests {
+    func waitFor(_ path: String) -> Bool {
+        for _ in 0..<400 where !FileManager.default.fileExists(atPath: path) { usleep(50_000) }
+        return FileManager.default.fileExists(atPath: path)
+    }
+
+    @Test func aKilledAgentRestartsWhereItStoppedAndTheOldGenerationIsRefused() throws {
+        let rig = try TemporaryRig(tools: ["bead", "mail", "molecule", "witness", "rig", "polecat"])
+        try rig.repository.commitFile("README", "sample\n", message: "initial")
+        _ = try rig.checked(["rig", "init", "--prefix", "gw"])
+        let bead = try rig.bead("create", "Two parts", "-q")
+        let marks = rig.root + "/marks"
+        try FileManager.default.createDirectory(atPath: marks, withIntermediateDirectories: true)
+        // A scripted agent: the first part, then it hangs (and is killed); a restarted agent
+        // finds the first part committed, does the second and finishes.
+        let agent = """
+            if [ -f part1.txt ]; then \
+            git polecat prime > '\(marks)/prime2'; echo two > part2.txt; git add part2.txt; \
+            git commit -q -m 'Part two'; git polecat done -q > '\(marks)/mr'; echo $GT_GENERATION > '\(marks)/finished'; \
+            else \
+            git polecat heartbeat; echo one > part1.txt; git add part1.txt; git commit -q -m 'Part one'; \
+            echo $GT_GENERATION > '\(marks)/started'; sleep 60; \
+            fi
+            """
+        _ = try rig.checked(["polecat", "sling", bead, "--agent", agent, "-q"])
+        #expect(waitFor(marks + "/started"))
+        let first = try rig.json(try rig.checked(["polecat", "status", "furiosa", "--json"]))
+        let oldGeneration = first["generation"] as? String ?? ""
+        #expect(first["alive"] as? Bool == true)
+        kill(Int32(first["pid"] as? Int ?? 0), SIGKILL)
+        usleep(200_000)
+        #expect((try rig.json(try rig.checked(["polecat", "status", "furiosa", "--json"])))["alive"] as? Bool == false)
+        _ = try? run("pkill", ["-KILL", "-f", "sleep 60"])
+
+        _ = try rig.checked(["polecat", "restart", "furiosa"])
+        #expect(waitFor(marks + "/finished"))
+        let second = try rig.json(try rig.checked(["polecat", "status", "furiosa", "--json"]))
+        #expect(second["generation"] as? String != oldGeneration)
+        #expect(
+            try String(contentsOfFile: marks + "/finished", encoding: .utf8)
+                == "\(second["generation"] as? String ?? "")\n")
+        #expect(second["state"] as? String == "done")
+        // Both parts are on the branch: nothing the killed agent committed was lost.
+        let branch = "polecat/furiosa/\(bead)"
+        #expect(try rig.checked(["log", "--format=%s", "main..\(branch)"]) == "Part two\nPart one")
+        // The merge request names the branch head; the refinery and witness were told.
+        let request = try String(contentsOfFile: marks + "/mr", encoding: .utf8).trimmingCharacters(in: .newlines)
+        let mr = try rig.json(try rig.bead("show", request, "--json"))
+        #expect(mr["issue_type"] as? String == "merge-request")
+        let info = mr["merge_request"] as? [String: Any] ?? [:]
+        #expect(info["head"] as? String == (try rig.checked(["rev-parse", branch])))
+        #expect(info["branch"] as? String == branch && info["target"] as? String == "main")
+        #expect(try rig.checked(["mail", "inbox", "-b", "refinery"]).contains("Merge request \(request)"))
+        #expect(try rig.checked(["mail", "inbox", "-b", "witness"]).contains("Merge request \(request)"))
+        // A process of the old generation can no longer change anything.
+        let stale = try rig.git(["polecat", "heartbeat", "--name", "furiosa"], env: ["GT_GENERATION": oldGeneration])
+        #expect(stale.status == 1)
+        #expect(stale.stderr.contains("stale generation \(oldGeneration)"))
+        let staleDone = try rig.git(["polecat", "done", "--name", "furiosa"], env: ["GT_GENERATION": oldGeneration])
+        #expect(staleDone.status == 1)
+    }
+
+    @Test func doneRefusesUncommittedWorkAndAnEmptyBranch() throws {
+        let rig = try TemporaryRig(tools: ["bead", "mail", "rig", "polecat"])
+        try rig.repository.commitFile("README", "sample\n", message: "initial")
+        _ = try rig.checked(["rig", "init", "--prefix", "gw"])
+        let bead = try rig.bead("create", "Nothing yet", "-q")
+        _ = try rig.checked(["polecat", "sling", bead, "--agent", "true", "-q"])
+        let empty = try rig.git(["polecat", "done", "--name", "furiosa"])
+        #expect(empty.status == 1 && empty.stderr.contains("has no new commits"))
+        let worktree = rig.root + "/repo-polecats/furiosa"
+        try "draft\n".write(toFile: worktree + "/draft.txt", atomically: true, encoding: .utf8)
+        let dirty = try rig.git(["polecat", "done", "--name", "furiosa"])
+        #expect(dirty.status == 1 && dirty.stderr.contains("has uncommitted changes"))
+        #expect(try rig.checked(["polecat", "status", "furiosa", "--json"]).contains("\"state\":\"running\""))
+        _ = try rig.checked(["polecat", "stop", "furiosa"])
+        #expect(try rig.checked(["polecat", "list"]).contains("stopped"))
+    }
+}

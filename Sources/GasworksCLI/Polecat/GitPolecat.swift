@@ -13,7 +13,10 @@ struct GitPolecat: ParsableCommand {
             name); 2 unknown bead or polecat; 3 ambiguous id prefix; 64 invalid arguments; 65 corrupt \
             stored data; 128 not a git repository, or git or the agent could not be started.
             """,
-        subcommands: [PolecatSling.self, PolecatPrime.self, PolecatList.self, PolecatStatus.self])
+        subcommands: [
+            PolecatSling.self, PolecatPrime.self, PolecatDone.self, PolecatList.self, PolecatStatus.self,
+            PolecatHeartbeat.self, PolecatLogs.self, PolecatStop.self, PolecatRestart.self,
+        ])
 }
 
 extension CommonOptions {
@@ -100,14 +103,7 @@ struct PolecatPrime: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let polecats = try common.openPolecats()
-            let worker = BeadStore.worker(of: polecats.repository)
-            guard
-                let chosen = name ?? ProcessEnvironment["GT_POLECAT"].flatMap({ $0.isEmpty ? nil : $0 })
-                    ?? worker.flatMap({ $0.hasPrefix("polecat/") ? String($0.dropFirst(8)) : nil })
-            else {
-                throw GasworksError(.usage, "which polecat? give --name, or run it in a polecat's worktree")
-            }
-            let record = try polecats.store.require(chosen)
+            let record = try polecats.current(name)
             Console.out(try Prime.polecat(record, rig: polecats.rigName(), repository: polecats.repository))
         }
     }
@@ -172,6 +168,87 @@ struct PolecatStatus: ParsableCommand {
             out +=
                 "  agent:     pid \(record.pid.map(String.init) ?? "-") (\(Polecats.isAlive(record) ? "alive" : "not running"))\n"
             Console.out(out)
+        }
+    }
+}
+
+struct PolecatDone: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "done", abstract: "Finish: a merge request for the branch head, mail to the refinery and witness.")
+    @OptionGroup var common: CommonOptions
+    @Option(name: .long, help: "The polecat (default: $GT_POLECAT, or this checkout's worker).") var name: String?
+
+    func run() throws {
+        try reportingErrors {
+            let polecats = try common.openPolecats()
+            let request = try polecats.done(try polecats.current(name))
+            BeadOutput.emitChange(request, verb: "merge request", common)
+        }
+    }
+}
+
+struct PolecatHeartbeat: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "heartbeat", abstract: "Say this polecat is alive (a file's time; no commit).")
+    @OptionGroup var common: CommonOptions
+    @Option(name: .long, help: "The polecat (default: $GT_POLECAT, or this checkout's worker).") var name: String?
+
+    func run() throws {
+        try reportingErrors {
+            let polecats = try common.openPolecats()
+            try polecats.heartbeat(try polecats.current(name))
+        }
+    }
+}
+
+struct PolecatLogs: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logs", abstract: "What the polecat's agent printed (its current generation).")
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "The polecat's name.") var name: String
+
+    func run() throws {
+        try reportingErrors {
+            let polecats = try common.openPolecats()
+            let record = try polecats.store.require(name)
+            let path = polecats.directory(name) + "/agent-\(record.generation ?? "").log"
+            Console.out(try Console.readFile(path))
+        }
+    }
+}
+
+struct PolecatStop: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stop", abstract: "Stop the polecat's agent; its worktree and branch stay.")
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "The polecat's name.") var name: String
+
+    func run() throws {
+        try reportingErrors {
+            let record = try common.openPolecats().stop(name)
+            if !common.quiet { Console.out("stopped \(record.address)\n") }
+        }
+    }
+}
+
+struct PolecatRestart: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restart", abstract: "A fresh agent in the same worktree, with a new generation.")
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "The polecat's name.") var name: String
+
+    func run() throws {
+        try reportingErrors {
+            let polecats = try common.openPolecats()
+            let rig = polecats.rigName()
+            let record = try polecats.restart(name) { try Prime.polecat($0, rig: rig, repository: polecats.repository) }
+            if common.json {
+                Console.out(PolecatOutput.json(record).compactText() + "\n")
+            } else if !common.quiet {
+                Console.out(
+                    "restarted \(record.address): generation \(record.generation ?? "?"), pid \(record.pid.map(String.init) ?? "?")\n"
+                )
+            }
         }
     }
 }

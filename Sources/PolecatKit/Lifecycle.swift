@@ -1,0 +1,123 @@
+import BeadKit
+import GitKit
+import HookKit
+import MailKit
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+extension Polecats {
+    /// The polecat a command run by an agent (or in its worktree) is about: `--name`, else
+    /// `GT_POLECAT`, else the worker this checkout belongs to.
+    public func current(_ given: String?) throws -> PolecatRecord {
+        let worker = BeadStore.worker(of: repository)
+        guard
+            let name = given ?? ProcessEnvironment["GT_POLECAT"].flatMap({ $0.isEmpty ? nil : $0 })
+                ?? worker.flatMap({ $0.hasPrefix("polecat/") ? String($0.dropFirst(8)) : nil })
+        else {
+            throw GasworksError(.usage, "which polecat? give --name, or run it in a polecat's worktree")
+        }
+        return try store.require(name)
+    }
+
+    /// A process of an earlier generation (its `GT_GENERATION` is not the record's) may not
+    /// change anything: a newer agent has taken over.
+    public func refuseStaleGeneration(_ record: PolecatRecord) throws {
+        guard let mine = ProcessEnvironment["GT_GENERATION"], !mine.isEmpty, mine != record.generation else { return }
+        throw GasworksError(
+            .refused,
+            "stale generation \(mine): \(record.address) now runs generation \(record.generation ?? "?"); this process must stop"
+        )
+    }
+
+    /// `<common dir>/gt/polecats/<name>/heartbeat`: its time is the last sign of life. Not a
+    /// commit: heartbeats would bloat history.
+    public func heartbeat(_ record: PolecatRecord) throws {
+        try refuseStaleGeneration(record)
+        LocalFile.makeDirectories(directory(record.name))
+        do {
+            try LocalFile.write((record.generation ?? "") + "\n", to: directory(record.name) + "/heartbeat")
+        } catch {
+            throw GasworksError(.repository, "cannot write the heartbeat: \(error.reason)")
+        }
+    }
+
+    /// The time of the last heartbeat (seconds since the epoch), if any.
+    public func lastHeartbeat(_ name: String) -> Int? {
+        var info = stat()
+        guard stat(directory(name) + "/heartbeat", &info) == 0 else { return nil }
+        return Int(info.st_mtim.tv_sec)
+    }
+
+    /// Finishes a polecat's work: refuses uncommitted changes or a branch without new
+    /// commits; creates a merge-request bead for the branch head; mails the refinery and the
+    /// witness; marks the polecat done.
+    public func done(_ record: PolecatRecord) throws -> StoredBead {
+        try refuseStaleGeneration(record)
+        guard record.state == .running, let worktree = record.worktree, let branch = record.branch else {
+            throw GasworksError(.refused, "\(record.address) is \(record.state.rawValue), not running")
+        }
+        let status = try ChildProcess.run(
+            ["git", "status", "--porcelain"], in: worktree, environment: ChildProcess.environment())
+        guard status.status == 0 else {
+            throw GasworksError(.repository, "cannot read the state of \(worktree): \(status.text.firstLine)")
+        }
+        if !status.text.isEmpty {
+            throw GasworksError(
+                .refused, "\(worktree) has uncommitted changes: commit them (or remove them) before git polecat done")
+        }
+        let head = try repository.revparse("refs/heads/" + branch)
+        if let base = record.string("base").flatMap({ OID(hex: $0) }), base == head {
+            throw GasworksError(.refused, "\(branch) has no new commits: there is nothing to merge")
+        }
+        let target = try RigConfig.target(repository)
+        let beads = try BeadStore(repository: repository, actor: record.address)
+        var request = Bead(id: "", title: "Merge \(branch)")
+        request.issueType = "merge-request"
+        request.description =
+            "Work of \(record.address) on \(record.bead ?? "?"), for the refinery to land on \(target)."
+        var info: [String: JSONValue] = [
+            "branch": .string(branch), "target": .string(target), "head": .string(head.hex),
+            "polecat": .string(record.name), "generation": .string(record.generation ?? ""),
+        ]
+        if let bead = record.bead { info["bead"] = .string(bead) }
+        if let molecule = record.molecule { info["molecule"] = .string(molecule) }
+        if let base = record.string("base") { info["base"] = .string(base) }
+        request.fields["merge_request"] = .object(info)
+        if let bead = record.bead {
+            request.dependencies.append(
+                Dependency(issue: "", dependsOn: bead, type: .related, createdAt: beads.now, createdBy: beads.actor))
+        }
+        let created = try beads.create(request)
+        let mailbox = try Mailbox(repository: repository)
+        try mailbox.send(
+            MessageDraft(
+                from: record.address, subject: "Merge request \(created.bead.id): \(branch)",
+                body:
+                    "\(record.address) finished \(record.bead ?? "its bead") on \(branch) at \(head.hex.prefix(12)).\n"
+                    + "Merge request: \(created.bead.id) (git bead show \(created.bead.id)).",
+                type: "task"),
+            to: [try Address("refinery"), try Address("witness")], cc: [])
+        try store.update(record.name, op: "done") { polecat in
+            polecat.state = .done
+            polecat.fields["merge_request"] = .string(created.bead.id)
+        }
+        return created
+    }
+
+    /// Stops a polecat's agent (its whole process group), keeping worktree and branch.
+    public func stop(_ name: String) throws -> PolecatRecord {
+        let record = try store.require(name)
+        terminate(record)
+        return try store.update(name, op: "stop") { $0.state = .stopped }
+    }
+
+    /// Ends the recorded agent's process group, if that process is still the one recorded.
+    func terminate(_ record: PolecatRecord) {
+        guard let pid = record.pid, Self.isAlive(record) else { return }
+        kill(-pid, SIGTERM)
+        for _ in 0..<40 where Self.isAlive(record) { usleep(50_000) }
+        if Self.isAlive(record) { kill(-pid, SIGKILL) }
+    }
+}
