@@ -121,3 +121,82 @@ extension Polecats {
         if Self.isAlive(record) { kill(-pid, SIGKILL) }
     }
 }
+
+extension Polecats {
+    /// Whether the polecat's branch is merged into the target (or gone, or never diverged).
+    public func isMerged(_ record: PolecatRecord) throws -> Bool {
+        guard let branch = record.branch, let head = try repository.referenceTarget("refs/heads/" + branch) else {
+            return true
+        }
+        let target = try RigConfig.target(repository)
+        guard let tip = try repository.referenceTarget("refs/heads/" + target) else { return false }
+        return try head == tip || repository.isAncestor(head, of: tip)
+    }
+
+    /// Removes a polecat: its agent, worktree (and git's admin files for it) and, once merged,
+    /// its branch. Unmerged commits or uncommitted changes are refused unless `force`; even
+    /// then the branch (and so every commit) is kept unless `discard`.
+    @discardableResult
+    public func nuke(_ name: String, force: Bool, discard: Bool) throws -> [String] {
+        let record = try store.require(name)
+        guard record.state != .nuked else { throw GasworksError(.refused, "\(record.address) is already nuked") }
+        let merged = try isMerged(record)
+        if !merged, !force {
+            throw GasworksError(
+                .refused,
+                "\(record.branch ?? record.address) has commits not merged into \(try RigConfig.target(repository)): "
+                    + "let the refinery merge it, or nuke --force (keeps the branch)")
+        }
+        var done: [String] = []
+        if let worktree = record.worktree, LocalFile.isDirectory(worktree) {
+            let status = try ChildProcess.run(
+                ["git", "status", "--porcelain"], in: worktree, environment: ChildProcess.environment())
+            if !status.text.isEmpty, !force {
+                throw GasworksError(.refused, "\(worktree) has uncommitted changes: commit them, or nuke --force")
+            }
+        }
+        terminate(record)
+        if let worktree = record.worktree {
+            let removed = try ChildProcess.run(
+                ["git", "--git-dir=" + repository.commonDir, "worktree", "remove", "--force", worktree],
+                environment: ChildProcess.environment())
+            if removed.status != 0, LocalFile.isDirectory(worktree) {
+                _ = try ChildProcess.run(["rm", "-rf", worktree])
+            }
+            _ = try ChildProcess.run(
+                ["git", "--git-dir=" + repository.commonDir, "worktree", "prune"],
+                environment: ChildProcess.environment())
+            done.append("removed worktree \(worktree)")
+        }
+        if let branch = record.branch, let head = try repository.referenceTarget("refs/heads/" + branch),
+            merged || discard
+        {
+            try repository.deleteReference("refs/heads/" + branch, expecting: head)
+            done.append("deleted branch \(branch)\(merged ? "" : " (unmerged commits discarded)")")
+        }
+        if !merged, let bead = record.bead {
+            // The work did not land: the bead goes back to ready for someone else.
+            let beads = try BeadStore(repository: repository, actor: actor)
+            _ = try beads.update(bead, op: "release") { bead in
+                guard bead.status == .inProgress, bead.assignee == record.address else { return }
+                bead.status = .open
+                bead.assignee = nil
+            }
+        }
+        _ = try? ChildProcess.run(["rm", "-rf", directory(name)])
+        try store.update(name, op: "nuke") { $0.state = .nuked }
+        done.append("nuked \(record.address)")
+        return done
+    }
+
+    /// Nukes every polecat whose work is merged and whose agent is gone.
+    public func gc() throws -> [String] {
+        var done: [String] = []
+        for record in try store.all() where record.kind == .polecat && record.state != .nuked {
+            guard record.state == .done || record.state == .stopped, !Self.isAlive(record), try isMerged(record)
+            else { continue }
+            done += try nuke(record.name, force: false, discard: false)
+        }
+        return done
+    }
+}

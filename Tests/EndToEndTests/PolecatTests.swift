@@ -145,3 +145,51 @@ import Testing
         #expect(try rig.checked(["polecat", "list"]).contains("stopped"))
     }
 }
+
+@Suite struct PolecatCleanupTests {
+    @Test func nukeRefusesUnmergedWorkAndGCLeavesNothingAfterTheMerge() throws {
+        let rig = try TemporaryRig(tools: ["bead", "mail", "rig", "polecat"])
+        try rig.repository.commitFile("README", "sample\n", message: "initial")
+        _ = try rig.checked(["rig", "init", "--prefix", "gw"])
+        let bead = try rig.bead("create", "Some work", "-q")
+        _ = try rig.checked(["polecat", "sling", bead, "--agent", "true", "-q"])
+        let worktree = rig.root + "/repo-polecats/furiosa"
+        let branch = "polecat/furiosa/\(bead)"
+        try "work\n".write(toFile: worktree + "/work.txt", atomically: true, encoding: .utf8)
+        _ = try rig.checked(["add", "work.txt"], in: worktree)
+        _ = try rig.checked(["commit", "-q", "-m", "Work"], in: worktree)
+        let head = try rig.checked(["rev-parse", branch])
+
+        let refused = try rig.git(["polecat", "nuke", "furiosa"])
+        #expect(refused.status == 1 && refused.stderr.contains("not merged into main"))
+        #expect(FileManager.default.fileExists(atPath: worktree))
+        _ = try rig.checked(["polecat", "done", "--name", "furiosa", "-q"])
+        #expect(try rig.checked(["polecat", "gc"]) == "nothing to collect")
+
+        // The refinery lands it (here: a fast-forward of main from the overseer's checkout).
+        _ = try rig.checked(["update-ref", "refs/heads/main", head])
+        let collected = try rig.checked(["polecat", "gc"])
+        #expect(collected.contains("nuked polecat/furiosa"))
+        #expect(!FileManager.default.fileExists(atPath: worktree))
+        #expect(try rig.git(["rev-parse", "--verify", "-q", branch]).status != 0)
+        #expect(!FileManager.default.fileExists(atPath: rig.path + "/.git/worktrees/furiosa"))
+        #expect(
+            try rig.checked(["worktree", "list", "--porcelain"]).split(separator: "\n").first {
+                $0.hasPrefix("worktree ") && $0.contains("furiosa")
+            } == nil)
+        #expect(try rig.checked(["polecat", "list", "-q"]).isEmpty)
+        // The name is free again.
+        let next = try rig.bead("create", "More work", "-q")
+        #expect(try rig.checked(["polecat", "sling", next, "--agent", "true", "-q"]) == "furiosa")
+
+        // --force keeps unmerged commits on their branch; only --discard drops them.
+        let other = "polecat/furiosa/\(next)"
+        let otherTree = rig.root + "/repo-polecats/furiosa"
+        _ = try rig.checked(["commit", "-q", "--allow-empty", "-m", "Unmerged"], in: otherTree)
+        let kept = try rig.checked(["polecat", "nuke", "furiosa", "--force"])
+        #expect(!kept.contains("deleted branch"))
+        #expect(try rig.git(["rev-parse", "--verify", "-q", other]).status == 0)
+        let released = try rig.json(try rig.bead("show", next, "--json"))
+        #expect(released["status"] as? String == "open")
+    }
+}

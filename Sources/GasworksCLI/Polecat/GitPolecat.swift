@@ -15,7 +15,8 @@ struct GitPolecat: ParsableCommand {
             """,
         subcommands: [
             PolecatSling.self, PolecatPrime.self, PolecatDone.self, PolecatList.self, PolecatStatus.self,
-            PolecatHeartbeat.self, PolecatLogs.self, PolecatStop.self, PolecatRestart.self,
+            PolecatHeartbeat.self, PolecatLogs.self, PolecatStop.self, PolecatRestart.self, PolecatNuke.self,
+            PolecatGC.self,
         ])
 }
 
@@ -249,6 +250,39 @@ struct PolecatRestart: ParsableCommand {
                     "restarted \(record.address): generation \(record.generation ?? "?"), pid \(record.pid.map(String.init) ?? "?")\n"
                 )
             }
+        }
+    }
+}
+
+struct PolecatNuke: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nuke", abstract: "Remove a polecat: agent, worktree, and its branch once merged.")
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "The polecat's name.") var name: String
+    @Flag(name: .long, help: "Also when its work is unmerged or uncommitted (the branch is kept).") var force = false
+    @Flag(name: .long, help: "With --force: delete the unmerged branch too (its commits are lost).") var discard = false
+
+    func validate() throws {
+        if discard, !force { throw ValidationError("--discard needs --force") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let done = try common.openPolecats().nuke(name, force: force, discard: discard)
+            if !common.quiet { Console.out(done.map { $0 + "\n" }.joined()) }
+        }
+    }
+}
+
+struct PolecatGC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc", abstract: "Nuke every polecat whose work is merged and whose agent is gone.")
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        try reportingErrors {
+            let done = try common.openPolecats().gc()
+            if !common.quiet { Console.out(done.isEmpty ? "nothing to collect\n" : done.map { $0 + "\n" }.joined()) }
         }
     }
 }
