@@ -124,19 +124,17 @@ public final class Polecats {
             let path = root + "/" + name
             let branch = "polecat/\(name)/\(bead)"
             LocalFile.makeDirectories(root)
-            let added = try ChildProcess.run(
-                [
-                    "git", "--git-dir=" + repository.commonDir, "-c", "core.hooksPath=/dev/null", "worktree", "add",
-                    "--quiet", "-b", branch, path, base.hex,
-                ],
-                environment: ChildProcess.environment())
-            guard added.status == 0 else {
-                throw GasworksError(.repository, "cannot add the worktree \(path): \(added.text.firstLine)")
+            // The branch first, by compare-and-swap (a name nobody has); then the worktree on it.
+            do {
+                try repository.setReference("refs/heads/" + branch, to: base, expecting: nil, message: "polecat: sling")
+            } catch let error as GitError where error.code == .exists {
+                throw GasworksError(.refused, "branch \(branch) exists already")
             }
+            record.branch = branch
+            record.worktree = path
+            try addWorktree(path, branch: branch)
             let checkout = try Repository.open(path)
             try Rig.setWorker(record.address, in: checkout)
-            record.worktree = path
-            record.branch = branch
             record.fields["base"] = .string(base.hex)
             record.molecule = request.molecule
             let promptFile = directory(name) + "/prompt.md"
@@ -164,6 +162,27 @@ public final class Polecats {
             }
             throw error
         }
+    }
+
+    /// `git worktree add` of an existing branch. git reads every other worktree's admin files
+    /// while adding one, and fails on one that another `worktree add` is still writing: such
+    /// a failure is retried (after clearing what the failed attempt left) for a few seconds.
+    func addWorktree(_ path: String, branch: String) throws {
+        let git = ["git", "--git-dir=" + repository.commonDir, "-c", "core.hooksPath=/dev/null"]
+        var last = ""
+        for attempt in 0..<40 {
+            if attempt > 0 {
+                usleep(UInt32.random(in: 20_000...120_000))
+                _ = try? ChildProcess.run(["rm", "-rf", path])
+                _ = try? ChildProcess.run(git + ["worktree", "prune"], environment: ChildProcess.environment())
+            }
+            let added = try ChildProcess.run(
+                git + ["worktree", "add", "--quiet", path, branch], environment: ChildProcess.environment())
+            if added.status == 0 { return }
+            last = added.text.firstLine
+            guard last.contains("/worktrees/") else { break }  // Not the race: report it.
+        }
+        throw GasworksError(.repository, "cannot add the worktree \(path): \(last)")
     }
 
     /// Writes the prompt and starts `record.agent` for `record.generation` in the worktree,

@@ -193,3 +193,69 @@ import Testing
         #expect(released["status"] as? String == "open")
     }
 }
+
+@Suite struct PolecatConcurrencyTests {
+    @Test func tenPolecatsSlungAtOnceEachFinishWithAMergeRequest() throws {
+        let rig = try TemporaryRig(tools: ["bead", "mail", "molecule", "witness", "rig", "polecat"])
+        try rig.repository.commitFile("README", "sample\n", message: "initial")
+        try rig.writeFormula(
+            "one", "formula = \"one\"\n[[steps]]\nid = \"work\"\ntitle = \"Do the work\"\ncheck = \"true\"\n")
+        _ = try rig.checked(["add", "formulas"])
+        _ = try rig.checked(["commit", "-q", "-m", "Add the formula"])
+        _ = try rig.checked(["rig", "init", "--prefix", "gw"])
+        let beads = try (1...10).map { try rig.bead("create", "Task \($0)", "-q") }
+        let marks = rig.root + "/marks"
+        try FileManager.default.createDirectory(atPath: marks, withIntermediateDirectories: true)
+        // Each agent: prime, take its step, commit with the step-done trailer, finish.
+        let agent = """
+            git polecat prime > prime.txt && rm prime.txt && step=$(git molecule next --claim -q) && \
+            echo "$GT_POLECAT" > "work-$GT_POLECAT.txt" && git add . && \
+            git commit -q -m "Work of $GT_POLECAT" -m "Gt-Step-Done: $step" && \
+            git polecat done -q > '\(marks)/'"$GT_POLECAT.mr" 2> '\(marks)/'"$GT_POLECAT.err"; \
+            echo $? > '\(marks)/'"$GT_POLECAT.exit"
+            """
+        let slings = try beads.map { bead -> Process in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["git", "polecat", "sling", bead, "--formula", "one", "--agent", agent, "-q"]
+            process.currentDirectoryURL = URL(fileURLWithPath: rig.path)
+            process.environment = rig.repository.environment
+            process.standardOutput = FileHandle.nullDevice
+            _ = FileManager.default.createFile(atPath: "\(marks)/sling-\(bead).err", contents: nil)
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(marks)/sling-\(bead).err"))
+            try process.run()
+            return process
+        }
+        for (sling, bead) in zip(slings, beads) {
+            sling.waitForExit()
+            let error = (try? String(contentsOfFile: "\(marks)/sling-\(bead).err", encoding: .utf8)) ?? ""
+            #expect(sling.terminationStatus == 0, "\(error)")
+        }
+        let records =
+            try JSONSerialization.jsonObject(
+                with: Data(try rig.checked(["polecat", "list", "--json"]).utf8)) as? [[String: Any]] ?? []
+        let names = records.compactMap { $0["name"] as? String }
+        #expect(Set(names).count == 10)
+        for name in names {
+            var waited = 0
+            while !FileManager.default.fileExists(atPath: "\(marks)/\(name).exit"), waited < 600 {
+                usleep(50_000)
+                waited += 1
+            }
+            let exit = (try? String(contentsOfFile: "\(marks)/\(name).exit", encoding: .utf8)) ?? "none"
+            let error = (try? String(contentsOfFile: "\(marks)/\(name).err", encoding: .utf8)) ?? ""
+            #expect(exit == "0\n", "\(name): \(exit) \(error)")
+        }
+        // Ten worktrees, ten branches, ten merge requests, each bead held by its own polecat.
+        let worktrees = try rig.checked(["worktree", "list"]).split(separator: "\n")
+        #expect(worktrees.count == 11)
+        let branches = try rig.checked(["for-each-ref", "--format=%(refname)", "refs/heads/polecat/"])
+        #expect(branches.split(separator: "\n").count == 10)
+        let requests = try rig.checked(["bead", "list", "--type", "merge-request", "-q"]).split(separator: "\n")
+        #expect(requests.count == 10)
+        let holders = try beads.map { try rig.json(try rig.bead("show", $0, "--json"))["assignee"] as? String ?? "" }
+        #expect(Set(holders).count == 10 && holders.allSatisfy { $0.hasPrefix("polecat/") })
+        #expect(try rig.repository.gitOutput("fsck", "--no-dangling").isEmpty)
+        #expect(try rig.checked(["mail", "count", "-b", "refinery"]) == "10")
+    }
+}
