@@ -259,3 +259,52 @@ import Testing
         #expect(try rig.checked(["mail", "count", "-b", "refinery"]) == "10")
     }
 }
+
+@Suite struct PolecatResumeTests {
+    @Test func aRestartedAgentResumesAtTheSameStep() throws {
+        let rig = try TemporaryRig(tools: ["bead", "mail", "molecule", "witness", "rig", "polecat"])
+        try rig.repository.commitFile("README", "sample\n", message: "initial")
+        try rig.writeFormula(
+            "two",
+            "formula = \"two\"\n[[steps]]\nid = \"first\"\ntitle = \"First\"\ncheck = \"test -f first.txt\"\n"
+                + "[[steps]]\nid = \"second\"\ntitle = \"Second\"\nneeds = [\"first\"]\ncheck = \"true\"\n")
+        _ = try rig.checked(["add", "formulas"])
+        _ = try rig.checked(["commit", "-q", "-m", "Add the formula"])
+        _ = try rig.checked(["rig", "init", "--prefix", "gw"])
+        let bead = try rig.bead("create", "Two steps", "-q")
+        let marks = rig.root + "/marks"
+        try FileManager.default.createDirectory(atPath: marks, withIntermediateDirectories: true)
+        let agent = """
+            step=$(git molecule next --claim -q); git polecat prime > '\(marks)/prime-'$GT_GENERATION; \
+            if [ -f half.txt ]; then \
+            echo done > first.txt; git add first.txt; git commit -q -m 'Finish first' -m "Gt-Step-Done: $step"; \
+            echo "$step" > '\(marks)/resumed'; \
+            else \
+            echo half > half.txt; git add half.txt; git commit -q -m 'Half of first'; echo "$step" > '\(marks)/started'; \
+            sleep 60; fi
+            """
+        _ = try rig.checked(["polecat", "sling", bead, "--formula", "two", "--agent", agent, "-q"])
+        let status = try rig.json(try rig.checked(["polecat", "status", "furiosa", "--json"]))
+        let molecule = status["molecule"] as? String ?? ""
+        func waitFor(_ path: String) -> Bool {
+            for _ in 0..<400 where !FileManager.default.fileExists(atPath: path) { usleep(50_000) }
+            return FileManager.default.fileExists(atPath: path)
+        }
+        #expect(waitFor(marks + "/started"))
+        kill(Int32(status["pid"] as? Int ?? 0), SIGKILL)
+        _ = try? run("pkill", ["-KILL", "-f", "sleep 60"])
+        let restarted = try rig.json(try rig.checked(["polecat", "restart", "furiosa", "--json"]))
+        #expect(waitFor(marks + "/resumed"))
+        // The same step, held by the polecat across generations; nothing committed was lost.
+        #expect(try String(contentsOfFile: marks + "/started", encoding: .utf8) == "\(molecule).1\n")
+        #expect(try String(contentsOfFile: marks + "/resumed", encoding: .utf8) == "\(molecule).1\n")
+        let prime = try String(
+            contentsOfFile: marks + "/prime-\(restarted["generation"] as? String ?? "")", encoding: .utf8)
+        #expect(prime.contains("Current step: \(molecule).1 (first) — First, which you hold."))
+        #expect(prime.contains("test -f first.txt"))
+        let branch = "polecat/furiosa/\(bead)"
+        #expect(try rig.checked(["log", "--format=%s", "main..\(branch)"]) == "Finish first\nHalf of first")
+        _ = try rig.checked(["witness", "check", "--submitted"])
+        #expect(try rig.checked(["molecule", "show", molecule]).contains("✓ \(molecule).1"))
+    }
+}
