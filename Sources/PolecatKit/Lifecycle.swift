@@ -174,7 +174,7 @@ extension Polecats {
             try repository.deleteReference("refs/heads/" + branch, expecting: head)
             done.append("deleted branch \(branch)\(merged ? "" : " (unmerged commits discarded)")")
         }
-        if !merged, let bead = record.bead {
+        if !merged || record.state == .queued, let bead = record.bead {
             // The work did not land: the bead goes back to ready for someone else.
             let beads = try BeadStore(repository: repository, actor: actor)
             _ = try beads.update(bead, op: "release") { bead in

@@ -7,6 +7,8 @@ import GitKit
 public struct PolecatRecord: Sendable, Equatable {
     public enum Kind: String, Sendable { case polecat, crew }
     public enum State: String, Sendable {
+        /// Reserved with its bead claimed, waiting for capacity (`gt.polecat.max`).
+        case queued
         /// Its agent runs (or should: the deacon checks).
         case running
         /// It finished its work and submitted a merge request.
@@ -25,7 +27,7 @@ public struct PolecatRecord: Sendable, Equatable {
         fields = ["name": .string(name), "kind": .string(kind.rawValue), "state": .string(State.running.rawValue)]
     }
 
-    func string(_ key: String) -> String? { fields[key]?.stringValue }
+    public func string(_ key: String) -> String? { fields[key]?.stringValue }
 
     public var name: String { string("name") ?? "" }
     public var kind: Kind { string("kind").flatMap(Kind.init(rawValue:)) ?? .polecat }

@@ -55,6 +55,8 @@ public final class Polecats {
                 continue
             }
             var record = PolecatRecord(name: name, kind: .polecat)
+            // Not counted as running until its agent starts (see `launch`).
+            record.state = .queued
             record.bead = bead
             record.generation = Self.newGeneration()
             record.fields["started_at"] = .string(store.now)
@@ -109,13 +111,55 @@ public final class Polecats {
             throw GasworksError(.refused, "cannot sling '\(bead)': it is \(status.rawValue)")
         }
         var record = try reserve(request.name, bead: bead)
-        let name = record.name
+        record.molecule = request.molecule
+        record.fields["agent_template"] = .string(request.agent)
         let worker = try BeadStore(repository: repository, actor: record.address)
         do {
             try worker.claim(bead)
         } catch {
-            _ = try? store.update(name, op: "nuke") { $0.state = .nuked }
+            _ = try? store.update(record.name, op: "nuke") { $0.state = .nuked }
             throw error
+        }
+        if try atCapacity() {
+            // Beyond gt.polecat.max: the bead is held for it, and it starts in its turn.
+            record.state = .queued
+            record.fields["queued_at"] = .string(store.now)
+            let queued = record
+            return try store.update(record.name, op: "queue") { $0 = queued }
+        }
+        return try launch(record, prompt: prompt)
+    }
+
+    /// True when `gt.polecat.max` polecats are running.
+    func atCapacity() throws -> Bool {
+        guard let limit = try repository.config("gt.polecat.max").flatMap({ Int($0) }), limit > 0 else { return false }
+        return try store.all().filter { $0.kind == .polecat && $0.state == .running }.count >= limit
+    }
+
+    /// Starts queued polecats, oldest first, while there is capacity; returns those started.
+    @discardableResult
+    public func startQueued(prompt: (PolecatRecord) throws -> String) throws -> [PolecatRecord] {
+        var started: [PolecatRecord] = []
+        while !(try atCapacity()) {
+            let queued = try store.all().filter { $0.state == .queued && $0.string("queued_at") != nil }
+                .sorted { ($0.string("queued_at") ?? "", $0.name) < ($1.string("queued_at") ?? "", $1.name) }
+            guard let next = queued.first else { break }
+            do {
+                started.append(try launch(next, prompt: prompt))
+            } catch let error as GasworksError where error.kind == .refused {
+                continue  // launch gave the bead back and nuked the record; the next one.
+            }
+        }
+        return started
+    }
+
+    /// Makes a reserved polecat's branch and worktree and starts its agent. On a failure
+    /// nothing is left half made: no worktree, branch, claim or live record.
+    func launch(_ reserved: PolecatRecord, prompt: (PolecatRecord) throws -> String) throws -> PolecatRecord {
+        var record = reserved
+        let name = record.name
+        guard let bead = record.bead, let template = record.string("agent_template") else {
+            throw GasworksError(.badData, "record of \(record.address) has no bead or agent")
         }
         do {
             let target = try RigConfig.target(repository)
@@ -136,15 +180,14 @@ public final class Polecats {
             let checkout = try Repository.open(path)
             try Rig.setWorker(record.address, in: checkout)
             record.fields["base"] = .string(base.hex)
-            record.molecule = request.molecule
+            record.fields["queued_at"] = nil
             let promptFile = directory(name) + "/prompt.md"
-            record.agent = request.agent.replacing("{prompt_file}", with: Self.quoted(promptFile))
+            record.agent = template.replacing("{prompt_file}", with: Self.quoted(promptFile))
                 .replacing("{worktree}", with: Self.quoted(path)).replacing("{bead}", with: bead)
             try startAgent(&record, prompt: try prompt(record))
             let started = record
             return try store.update(name, op: "start") { $0 = started }
         } catch {
-            // Nothing half made: no worktree, branch, claim or live record is left behind.
             if let path = record.worktree {
                 _ = try? ChildProcess.run(
                     ["git", "--git-dir=" + repository.commonDir, "worktree", "remove", "--force", path],
@@ -154,6 +197,7 @@ public final class Polecats {
                 try? repository.deleteReference("refs/heads/" + branch, expecting: head)
             }
             _ = try? store.update(name, op: "nuke") { $0.state = .nuked }
+            let worker = try BeadStore(repository: repository, actor: record.address)
             _ = try? worker.update(bead, op: "release") { bead in
                 if bead.assignee == record.address {
                     bead.status = .open

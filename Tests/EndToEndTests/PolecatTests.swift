@@ -308,3 +308,30 @@ import Testing
         #expect(try rig.checked(["molecule", "show", molecule]).contains("✓ \(molecule).1"))
     }
 }
+
+@Suite struct PolecatCapacityTests {
+    @Test func slingsBeyondTheLimitWaitInOrder() throws {
+        let rig = try TemporaryRig(tools: ["bead", "mail", "rig", "polecat"])
+        try rig.repository.commitFile("README", "sample\n", message: "initial")
+        _ = try rig.checked(["rig", "init", "--prefix", "gw"])
+        _ = try rig.checked(["config", "gt.polecat.max", "1"])
+        let beads = try (1...3).map { try rig.bead("create", "Task \($0)", "-q") }
+        #expect(try rig.checked(["polecat", "sling", beads[0], "--agent", "true"]).hasPrefix("slung"))
+        #expect(try rig.checked(["polecat", "sling", beads[1], "--agent", "true"]).hasPrefix("queued"))
+        #expect(try rig.checked(["polecat", "sling", beads[2], "--agent", "true"]).hasPrefix("queued"))
+        // Queued beads are held for their polecats: nobody else takes them.
+        #expect(try rig.json(try rig.bead("show", beads[1], "--json"))["assignee"] as? String == "polecat/nux")
+        #expect(!FileManager.default.fileExists(atPath: rig.root + "/repo-polecats/nux"))
+
+        // A slot frees up: the oldest queued one starts, and only one.
+        let stopped = try rig.checked(["polecat", "stop", "furiosa"])
+        #expect(stopped.contains("started queued polecat/nux on \(beads[1])"))
+        #expect(FileManager.default.fileExists(atPath: rig.root + "/repo-polecats/nux"))
+        let states = try rig.checked(["polecat", "list"])
+        #expect(states.contains("nux        running"))
+        #expect(states.contains("slit       queued"))
+        // Nuking a queued polecat gives its bead back.
+        _ = try rig.checked(["polecat", "nuke", "slit"])
+        #expect(try rig.json(try rig.bead("show", beads[2], "--json"))["status"] as? String == "open")
+    }
+}

@@ -27,6 +27,17 @@ extension CommonOptions {
     }
 }
 
+extension Polecats {
+    /// Starts queued polecats after a slot freed up (done, stop, nuke, gc), and says so.
+    func startQueuedAndReport(_ common: CommonOptions) throws {
+        let rig = rigName()
+        for record in try startQueued(prompt: { try Prime.polecat($0, rig: rig, repository: repository) })
+        where !common.quiet && !common.json {
+            Console.out("started queued \(record.address) on \(record.bead ?? "?")\n")
+        }
+    }
+}
+
 /// Agent command templates for the CLIs Gasworks knows; any other command works too.
 enum AgentPreset {
     static let templates = [
@@ -85,6 +96,8 @@ struct PolecatSling: ParsableCommand {
                 Console.out(record.json.compactText() + "\n")
             } else if common.quiet {
                 Console.out(record.name + "\n")
+            } else if record.state == .queued {
+                Console.out("queued \(record.bead ?? "?") for \(record.address): gt.polecat.max polecats are running\n")
             } else {
                 Console.out(
                     "slung \(record.bead ?? "?") to \(record.address): branch \(record.branch ?? "?"), "
@@ -184,6 +197,7 @@ struct PolecatDone: ParsableCommand {
             let polecats = try common.openPolecats()
             let request = try polecats.done(try polecats.current(name))
             BeadOutput.emitChange(request, verb: "merge request", common)
+            try polecats.startQueuedAndReport(common)
         }
     }
 }
@@ -226,8 +240,10 @@ struct PolecatStop: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let record = try common.openPolecats().stop(name)
+            let polecats = try common.openPolecats()
+            let record = try polecats.stop(name)
             if !common.quiet { Console.out("stopped \(record.address)\n") }
+            try polecats.startQueuedAndReport(common)
         }
     }
 }
@@ -268,8 +284,10 @@ struct PolecatNuke: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let done = try common.openPolecats().nuke(name, force: force, discard: discard)
+            let polecats = try common.openPolecats()
+            let done = try polecats.nuke(name, force: force, discard: discard)
             if !common.quiet { Console.out(done.map { $0 + "\n" }.joined()) }
+            try polecats.startQueuedAndReport(common)
         }
     }
 }
@@ -281,8 +299,10 @@ struct PolecatGC: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let done = try common.openPolecats().gc()
+            let polecats = try common.openPolecats()
+            let done = try polecats.gc()
             if !common.quiet { Console.out(done.isEmpty ? "nothing to collect\n" : done.map { $0 + "\n" }.joined()) }
+            try polecats.startQueuedAndReport(common)
         }
     }
 }
