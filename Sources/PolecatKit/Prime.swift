@@ -68,3 +68,64 @@ public enum Prime {
         return out
     }
 }
+
+extension Prime {
+    /// The mayor's view: the rig's open and ready work, who is working, free capacity, its
+    /// unread mail, and how to file beads, pour formulas and sling.
+    public static func mayor(rig: String, repository: Repository, polecats: Polecats) throws -> String {
+        let beads = try BeadStore(repository: repository, actor: "mayor")
+        var out = "# You are the mayor of the rig \(rig)\n\n"
+        out += "You talk with the overseer, file work as beads, pour formulas and sling work to polecats. "
+        out += "You do not write code yourself.\n"
+        let index = try beads.index()
+        let open = index.beads.values.filter {
+            !$0.deleted && $0.status != BeadStatus.closed.rawValue
+                && !["step", "molecule", "merge-request"].contains($0.type)
+        }
+        let ready = try beads.readiness().ready().filter { !["step", "gate", "molecule"].contains($0.type) }
+        out += "\n## Work: \(open.count) open, \(ready.count) ready\n\n"
+        for bead in ready.prefix(15) { out += "- \(bead.id) [P\(bead.priority)] \(bead.title)\n" }
+        let records = try polecats.store.all()
+        let running = records.filter { $0.kind == .polecat && $0.state == .running }
+        let queued = records.filter { $0.state == .queued }
+        let limit = try repository.config("gt.polecat.max").flatMap { Int($0) }
+        out += "\n## Polecats: \(running.count) running"
+        out += limit.map { ", \(max(0, $0 - running.count)) free of \($0)" } ?? ""
+        out += queued.isEmpty ? "\n\n" : ", \(queued.count) queued\n\n"
+        for record in running {
+            out += "- \(record.name): \(record.bead ?? "-")\(Polecats.isAlive(record) ? "" : " (agent not running)")\n"
+        }
+        out += "\n## How\n\n"
+        out += "- File work: git bead create \"Title\" -d \"…\" [-p 1] [--parent <epic>] [--deps blocks:<id>]\n"
+        out += "- Choose a workflow: git molecule formula list; git molecule formula show <formula>\n"
+        out += "- Give work to a polecat: git polecat sling <bead> --formula <formula> --var name=value\n"
+        out += "- Watch: git polecat list; git molecule progress <molecule>; git mail inbox\n"
+        out += "- Tell the overseer when input is needed or work is done: git mail send overseer -s \"…\"\n"
+        return out + unreadMail("mayor", repository: repository)
+    }
+
+    /// A crew member's view: a long-lived worker with a worktree of its own.
+    public static func crew(_ record: PolecatRecord, rig: String, repository: Repository) throws -> String {
+        var out = "# You are \(record.address), crew of the rig \(rig)\n\n"
+        out += "Your worktree: \(record.worktree ?? "-") (branch \(record.branch ?? "-")). "
+        out += "Claim work with git bead ready --claim; commit there; the hooks keep the step order.\n"
+        let beads = try BeadStore(repository: repository, actor: record.address)
+        let held = try beads.index().beads.values.filter {
+            $0.status == BeadStatus.inProgress.rawValue && $0.assignee == record.address
+        }
+        out += "\n## Held: \(held.count)\n\n"
+        for bead in held.sorted(by: { $0.id < $1.id }) { out += "- \(bead.id) \(bead.title)\n" }
+        return out + unreadMail(record.address, repository: repository)
+    }
+
+    static func unreadMail(_ address: String, repository: Repository) -> String {
+        guard let box = try? Address(address), let mailbox = try? Mailbox(repository: repository),
+            let unread = try? mailbox.deliveries(of: box, include: { !$0.state.read && !$0.state.archived })
+        else { return "" }
+        var out = "\n## Mail: \(unread.count) unread\n"
+        for delivery in unread.prefix(10) {
+            out += "- \(delivery.message.id) from \(delivery.message.from): \(delivery.message.subject)\n"
+        }
+        return out
+    }
+}

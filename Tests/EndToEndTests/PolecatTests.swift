@@ -330,6 +330,10 @@ import Testing
         let states = try rig.checked(["polecat", "list"])
         #expect(states.contains("nux        running"))
         #expect(states.contains("slit       queued"))
+        // The mayor sees who works, the free capacity and the queue.
+        let mayor = try rig.checked(["polecat", "prime", "--role", "mayor"])
+        #expect(mayor.contains("## Polecats: 1 running, 0 free of 1, 1 queued"))
+        #expect(mayor.contains("- nux: \(beads[1])"))
         // Nuking a queued polecat gives its bead back.
         _ = try rig.checked(["polecat", "nuke", "slit"])
         #expect(try rig.json(try rig.bead("show", beads[2], "--json"))["status"] as? String == "open")

@@ -113,10 +113,22 @@ struct PolecatPrime: ParsableCommand {
     )
     @OptionGroup var common: CommonOptions
     @Option(name: .long, help: "The polecat (default: $GT_POLECAT, or this checkout's worker).") var name: String?
+    @Option(name: .long, help: "polecat (default) or mayor.") var role: String = "polecat"
+
+    func validate() throws {
+        guard ["polecat", "mayor"].contains(role) else {
+            throw ValidationError("unknown role '\(role)' (polecat or mayor)")
+        }
+    }
 
     func run() throws {
         try reportingErrors {
             let polecats = try common.openPolecats()
+            if role == "mayor" {
+                Console.out(
+                    try Prime.mayor(rig: polecats.rigName(), repository: polecats.repository, polecats: polecats))
+                return
+            }
             let record = try polecats.current(name)
             Console.out(try Prime.polecat(record, rig: polecats.rigName(), repository: polecats.repository))
         }
