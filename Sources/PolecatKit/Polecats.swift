@@ -91,12 +91,15 @@ public final class Polecats {
         public var agent: String
         /// A molecule already poured on the bead, to record with the polecat.
         public var molecule: String?
+        /// Run the agent in a tmux session (interactive agents; `git polecat attach`).
+        public var tmux: Bool
 
-        public init(bead: String, name: String?, agent: String, molecule: String?) {
+        public init(bead: String, name: String?, agent: String, molecule: String?, tmux: Bool = false) {
             self.bead = bead
             self.name = name
             self.agent = agent
             self.molecule = molecule
+            self.tmux = tmux
         }
     }
 
@@ -113,6 +116,7 @@ public final class Polecats {
         var record = try reserve(request.name, bead: bead)
         record.molecule = request.molecule
         record.fields["agent_template"] = .string(request.agent)
+        if request.tmux { record.fields["session"] = .string("tmux") }
         let worker = try BeadStore(repository: repository, actor: record.address)
         do {
             try worker.claim(bead)
@@ -249,10 +253,18 @@ public final class Polecats {
         if let molecule = record.molecule { environment["GT_MOLECULE"] = molecule }
         // The agent acts as the polecat: no inherited actor or mailbox of whoever started it.
         let inherited = ChildProcess.repositoryVariables.union(["GT_ACTOR", "GT_CREW", "GT_MAILBOX"])
-        let pid = try ChildProcess.spawnDetached(
-            ["/bin/sh", "-c", command], in: worktree,
-            environment: ChildProcess.environment(removing: inherited, adding: environment),
-            log: directory(record.name) + "/agent-\(generation).log")
+        let log = directory(record.name) + "/agent-\(generation).log"
+        let pid: pid_t
+        if record.string("session") == "tmux" {
+            pid = try Tmux.start(
+                Tmux.sessionName(rig: rigName(), name: record.name), command: command, in: worktree,
+                variables: environment, log: log,
+                environment: ChildProcess.environment(removing: inherited, adding: [:]))
+        } else {
+            pid = try ChildProcess.spawnDetached(
+                ["/bin/sh", "-c", command], in: worktree,
+                environment: ChildProcess.environment(removing: inherited, adding: environment), log: log)
+        }
         record.pid = pid
         record.pidStart = ChildProcess.startTime(of: pid)
         record.state = .running

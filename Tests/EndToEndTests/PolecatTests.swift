@@ -339,3 +339,46 @@ import Testing
         #expect(try rig.json(try rig.bead("show", beads[2], "--json"))["status"] as? String == "open")
     }
 }
+
+@Suite struct PolecatTmuxTests {
+    @Test func anAgentInATmuxSessionCanBeTypedIntoAndStopped() throws {
+        let rig = try TemporaryRig(tools: ["bead", "mail", "rig", "polecat"])
+        let tmuxEnv = ["TMUX_TMPDIR": rig.root]
+        defer {
+            _ = try? run(
+                "tmux", ["-L", "gasworks", "kill-server"],
+                environment: rig.repository.environment.merging(tmuxEnv) { $1 })
+        }
+        try rig.repository.commitFile("README", "sample\n", message: "initial")
+        _ = try rig.checked(["rig", "init", "--prefix", "gw"])
+        let bead = try rig.bead("create", "Interactive", "-q")
+        let agent = "echo \"agent $GT_POLECAT $GT_BEAD ready\"; cat"
+        _ = try rig.checked(["polecat", "sling", bead, "--session", "tmux", "--agent", agent, "-q"], env: tmuxEnv)
+        let session = "gt-repo-furiosa"
+        let tmux = { (arguments: [String]) throws -> ProcessResult in
+            try run(
+                "tmux", ["-L", "gasworks"] + arguments, environment: rig.repository.environment.merging(tmuxEnv) { $1 })
+        }
+        #expect(try tmux(["has-session", "-t", "=" + session]).status == 0)
+        let status = try rig.json(try rig.checked(["polecat", "status", "furiosa", "--json"], env: tmuxEnv))
+        #expect(status["alive"] as? Bool == true && status["session"] as? String == "tmux")
+        // A nudge is typed into the pane; the agent (here cat) reads it.
+        _ = try tmux(["send-keys", "-t", "=" + session + ":", "-l", "please continue"])
+        _ = try tmux(["send-keys", "-t", "=" + session + ":", "Enter"])
+        var screen = ""
+        for _ in 0..<100 {
+            screen = try tmux(["capture-pane", "-p", "-t", "=" + session + ":"]).stdout
+            if screen.split(separator: "\n").filter({ $0 == "please continue" }).count >= 2 { break }
+            usleep(50_000)
+        }
+        #expect(screen.contains("agent furiosa \(bead) ready"))
+        #expect(screen.split(separator: "\n").filter { $0 == "please continue" }.count >= 2, "\(screen)")
+        let detached = try rig.git(["polecat", "attach", "nobody"], env: tmuxEnv)
+        #expect(detached.status == 2)
+        _ = try rig.checked(["polecat", "stop", "furiosa"], env: tmuxEnv)
+        #expect(try tmux(["has-session", "-t", "=" + session]).status != 0)
+        #expect(
+            try rig.json(try rig.checked(["polecat", "status", "furiosa", "--json"], env: tmuxEnv))["alive"] as? Bool
+                == false)
+    }
+}

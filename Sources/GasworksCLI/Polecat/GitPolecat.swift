@@ -16,7 +16,7 @@ struct GitPolecat: ParsableCommand {
         subcommands: [
             PolecatSling.self, PolecatPrime.self, PolecatDone.self, PolecatList.self, PolecatStatus.self,
             PolecatHeartbeat.self, PolecatLogs.self, PolecatStop.self, PolecatRestart.self, PolecatNuke.self,
-            PolecatGC.self,
+            PolecatGC.self, PolecatAttach.self,
         ])
 }
 
@@ -74,6 +74,16 @@ struct PolecatSling: ParsableCommand {
             valueName: "agent"))
     var agent: String?
     @Option(name: .long, help: "The polecat's name (default: the next free one).") var name: String?
+    @Option(
+        name: .long,
+        help: ArgumentHelp("detached (default) or tmux (attach with git polecat attach).", valueName: "kind"))
+    var session: String = "detached"
+
+    func validate() throws {
+        guard ["detached", "tmux"].contains(session) else {
+            throw ValidationError("unknown session '\(session)' (detached or tmux)")
+        }
+    }
 
     func run() throws {
         try reportingErrors {
@@ -88,7 +98,7 @@ struct PolecatSling: ParsableCommand {
             }
             let rig = polecats.rigName()
             let record = try polecats.sling(
-                Polecats.Sling(bead: bead, name: name, agent: command, molecule: molecule)
+                Polecats.Sling(bead: bead, name: name, agent: command, molecule: molecule, tmux: session == "tmux")
             ) { record in
                 try Prime.polecat(record, rig: rig, repository: polecats.repository)
             }
@@ -315,6 +325,25 @@ struct PolecatGC: ParsableCommand {
             let done = try polecats.gc()
             if !common.quiet { Console.out(done.isEmpty ? "nothing to collect\n" : done.map { $0 + "\n" }.joined()) }
             try polecats.startQueuedAndReport(common)
+        }
+    }
+}
+
+struct PolecatAttach: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attach", abstract: "Attach to a polecat's tmux session (slung with --session tmux).")
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "The polecat's name.") var name: String
+
+    func run() throws {
+        try reportingErrors {
+            let polecats = try common.openPolecats()
+            let record = try polecats.store.require(name)
+            guard record.string("session") == "tmux" else {
+                throw GasworksError(
+                    .refused, "\(record.address) runs detached: read its output with git polecat logs \(name)")
+            }
+            try Tmux.attach(Tmux.sessionName(rig: polecats.rigName(), name: name))
         }
     }
 }
