@@ -115,7 +115,7 @@ extension Polecats {
 
     /// Ends the recorded agent's process group, if that process is still the one recorded.
     func terminate(_ record: PolecatRecord) {
-        if record.string("session") == "tmux" { Tmux.kill(Tmux.sessionName(rig: rigName(), name: record.name)) }
+        if record.string("session") == "tmux" { Tmux.kill(Tmux.sessionName(rig: rigName(), name: Self.key(record))) }
         guard let pid = record.pid, Self.isAlive(record) else { return }
         kill(-pid, SIGTERM)
         for _ in 0..<40 where Self.isAlive(record) { usleep(50_000) }

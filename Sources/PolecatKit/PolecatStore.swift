@@ -78,25 +78,30 @@ public struct PolecatRecord: Sendable, Equatable {
 /// Reads and writes worker records with compare-and-swap.
 public final class PolecatStore {
     public static let refPrefix = "refs/gt/polecats/"
+    /// Crew records live beside polecats' in a namespace of their own.
+    public static let crewPrefix = "refs/gt/crew/"
     static let fileName = "polecat.json"
 
     public let repository: Repository
     public let actor: String
     public let now: String
+    /// `refs/gt/polecats/` or `refs/gt/crew/`.
+    public let prefix: String
     private let signature: Signature
 
-    public init(repository: Repository, actor: String) throws {
+    public init(repository: Repository, actor: String, prefix: String = PolecatStore.refPrefix) throws {
         self.repository = repository
         self.actor = actor
+        self.prefix = prefix
         signature = try Signature.committer(in: repository)
         now = ISO8601.format(signature.time)
     }
 
-    public static func refName(_ name: String) -> String { refPrefix + name }
+    public func refName(_ name: String) -> String { prefix + name }
 
     /// A record and the commit it was read from; nil when there is none.
     public func load(_ name: String) throws -> (record: PolecatRecord, commit: OID)? {
-        guard let tip = try repository.referenceTarget(Self.refName(name)) else { return nil }
+        guard let tip = try repository.referenceTarget(refName(name)) else { return nil }
         return (try record(at: tip, name: name), tip)
     }
 
@@ -117,8 +122,8 @@ public final class PolecatStore {
 
     /// Every record, by name.
     public func all() throws -> [PolecatRecord] {
-        try repository.references(withPrefix: Self.refPrefix).compactMap { reference in
-            let name = String(reference.name.dropFirst(Self.refPrefix.count))
+        try repository.references(withPrefix: prefix).compactMap { reference in
+            let name = String(reference.name.dropFirst(prefix.count))
             guard !name.contains("/") else { return nil }
             return try record(at: reference.target, name: name)
         }
@@ -135,7 +140,7 @@ public final class PolecatStore {
         let commit = try repository.writeCommit(
             tree: tree, parents: expected.map { [$0] } ?? [], message: message, author: signature)
         try repository.setReference(
-            Self.refName(record.name), to: commit, expecting: expected, message: "polecat: \(op)")
+            refName(record.name), to: commit, expecting: expected, message: "polecat: \(op)")
     }
 
     /// Changes a record with compare-and-swap, re-reading and re-applying on conflict.
@@ -143,7 +148,7 @@ public final class PolecatStore {
     public func update(_ name: String, op: String, _ change: (inout PolecatRecord) throws -> Void) throws
         -> PolecatRecord
     {
-        try repository.withRetry(touching: [Self.refName(name)]) {
+        try repository.withRetry(touching: [refName(name)]) {
             guard let (current, tip) = try load(name) else {
                 throw GasworksError(.notFound, "no polecat or crew member '\(name)'")
             }

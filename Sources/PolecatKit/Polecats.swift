@@ -239,25 +239,27 @@ public final class Polecats {
         guard let worktree = record.worktree, let command = record.agent, let generation = record.generation else {
             throw GasworksError(.badData, "record of \(record.address) has no worktree, agent or generation")
         }
-        LocalFile.makeDirectories(directory(record.name))
-        let promptFile = directory(record.name) + "/prompt.md"
+        let key = Self.key(record)
+        LocalFile.makeDirectories(directory(key))
+        let promptFile = directory(key) + "/prompt.md"
         do {
             try LocalFile.write(prompt, to: promptFile)
         } catch {
             throw GasworksError(.repository, "cannot write \(promptFile): \(error.reason)")
         }
         var environment = [
-            "GT_POLECAT": record.name, "GT_GENERATION": generation, "GT_RIG": rigName(), "GT_PROMPT": promptFile,
+            record.kind == .crew ? "GT_CREW" : "GT_POLECAT": record.name, "GT_GENERATION": generation,
+            "GT_RIG": rigName(), "GT_PROMPT": promptFile,
         ]
         if let bead = record.bead { environment["GT_BEAD"] = bead }
         if let molecule = record.molecule { environment["GT_MOLECULE"] = molecule }
         // The agent acts as the polecat: no inherited actor or mailbox of whoever started it.
-        let inherited = ChildProcess.repositoryVariables.union(["GT_ACTOR", "GT_CREW", "GT_MAILBOX"])
-        let log = directory(record.name) + "/agent-\(generation).log"
+        let inherited = ChildProcess.repositoryVariables.union(["GT_ACTOR", "GT_CREW", "GT_POLECAT", "GT_MAILBOX"])
+        let log = directory(key) + "/agent-\(generation).log"
         let pid: pid_t
         if record.string("session") == "tmux" {
             pid = try Tmux.start(
-                Tmux.sessionName(rig: rigName(), name: record.name), command: command, in: worktree,
+                Tmux.sessionName(rig: rigName(), name: key), command: command, in: worktree,
                 variables: environment, log: log,
                 environment: ChildProcess.environment(removing: inherited, adding: [:]))
         } else {
@@ -298,6 +300,11 @@ public final class Polecats {
         if parts.last == ".git" { parts.removeLast() }
         let name = parts.last ?? "rig"
         return name.hasSuffix(".git") ? String(name.dropLast(4)) : name
+    }
+
+    /// The name files and tmux sessions use: `<name>` for a polecat, `crew-<name>` for crew.
+    public static func key(_ record: PolecatRecord) -> String {
+        record.kind == .crew ? "crew-" + record.name : record.name
     }
 
     static func quoted(_ text: String) -> String { "'" + text.replacing("'", with: "'\\''") + "'" }

@@ -382,3 +382,35 @@ import Testing
                 == false)
     }
 }
+
+@Suite struct CrewTests {
+    @Test func crewMembersGetPersistentWorktreesAndTheMayorItsPrime() throws {
+        let rig = try TemporaryRig(tools: ["bead", "mail", "rig", "polecat"])
+        try rig.repository.commitFile("README", "sample\n", message: "initial")
+        _ = try rig.checked(["rig", "init", "--prefix", "gw"])
+        _ = try rig.bead("create", "Ready work", "-q")
+        let out = rig.root + "/mayor-prime"
+        let agent = "cat \"$GT_PROMPT\" > '\(out).tmp'; echo \"$GT_CREW\" >> '\(out).tmp'; mv '\(out).tmp' '\(out)'"
+        _ = try rig.checked(["polecat", "crew", "add", "mayor", "--agent", agent, "--detached"])
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: out) { usleep(50_000) }
+        let prime = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(prime.contains("# You are the mayor of the rig repo"))
+        #expect(prime.contains("## Work: 1 open, 1 ready"))
+        #expect(prime.hasSuffix("mayor\n"))
+
+        _ = try rig.checked(["polecat", "crew", "add", "alice"])
+        let alice = rig.root + "/repo-crew/alice"
+        #expect(try rig.checked(["rig", "worker"], in: alice) == "crew/alice")
+        #expect(try rig.checked(["polecat", "crew", "list", "-q"]) == "alice\nmayor")
+        #expect(try rig.checked(["rev-parse", "--abbrev-ref", "HEAD"], in: alice) == "crew/alice")
+        _ = try rig.checked(["commit", "-q", "--allow-empty", "-m", "Alice's work"], in: alice)
+        let refused = try rig.git(["polecat", "crew", "remove", "alice"])
+        #expect(refused.status == 1 && refused.stderr.contains("not merged"))
+        _ = try rig.checked(["polecat", "crew", "remove", "alice", "--force"])
+        #expect(!FileManager.default.fileExists(atPath: alice))
+        #expect(try rig.git(["rev-parse", "--verify", "-q", "crew/alice"]).status == 0)
+        #expect(try rig.checked(["polecat", "crew", "list", "-q"]) == "mayor")
+        // Crew records are not polecats: the polecats' list and mail group do not show them.
+        #expect(try rig.checked(["polecat", "list", "-q"]).isEmpty)
+    }
+}

@@ -16,7 +16,7 @@ struct GitPolecat: ParsableCommand {
         subcommands: [
             PolecatSling.self, PolecatPrime.self, PolecatDone.self, PolecatList.self, PolecatStatus.self,
             PolecatHeartbeat.self, PolecatLogs.self, PolecatStop.self, PolecatRestart.self, PolecatNuke.self,
-            PolecatGC.self, PolecatAttach.self,
+            PolecatGC.self, PolecatAttach.self, PolecatCrew.self,
         ])
 }
 
@@ -344,6 +344,92 @@ struct PolecatAttach: ParsableCommand {
                     .refused, "\(record.address) runs detached: read its output with git polecat logs \(name)")
             }
             try Tmux.attach(Tmux.sessionName(rig: polecats.rigName(), name: name))
+        }
+    }
+}
+
+struct PolecatCrew: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crew", abstract: "Long-lived workers (agents or humans) with persistent worktrees.",
+        subcommands: [CrewAdd.self, CrewList.self, CrewAttach.self, CrewRemove.self])
+}
+
+struct CrewAdd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Add a crew member: branch crew/<name>, worktree, hooks, and its agent if given.")
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "The crew member's name (mayor: the agent the overseer talks to).") var name: String
+    @Option(name: .long, help: "claude, codex, gemini, aider, or a command; none for a human.") var agent: String?
+    @Flag(name: .long, help: "Run the agent detached instead of in a tmux session.") var detached = false
+
+    func run() throws {
+        try reportingErrors {
+            let polecats = try common.openPolecats()
+            let command = try agent.map { try AgentPreset.command($0, repository: polecats.repository) }
+            let rig = polecats.rigName()
+            let record = try polecats.addCrew(name, agent: command, tmux: !detached) { record in
+                record.name == "mayor"
+                    ? try Prime.mayor(rig: rig, repository: polecats.repository, polecats: polecats)
+                    : try Prime.crew(record, rig: rig, repository: polecats.repository)
+            }
+            if common.json {
+                Console.out(PolecatOutput.json(record).compactText() + "\n")
+            } else if !common.quiet {
+                Console.out(
+                    "added \(record.address): worktree \(record.worktree ?? "?") on \(record.branch ?? "?")"
+                        + (record.pid.map { ", agent pid \($0)" } ?? "") + "\n")
+            }
+        }
+    }
+}
+
+struct CrewList: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "Crew members.")
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        try reportingErrors {
+            let records = try common.openPolecats().crew.all().filter { $0.state != .nuked }
+            if common.json {
+                Console.out(JSONValue.array(records.map(PolecatOutput.json)).compactText() + "\n")
+            } else if common.quiet {
+                Console.out(records.map { $0.name + "\n" }.joined())
+            } else {
+                Console.out(records.map(PolecatOutput.line).joined())
+            }
+        }
+    }
+}
+
+struct CrewAttach: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attach", abstract: "Attach to a crew member's tmux session.")
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "The crew member's name.") var name: String
+
+    func run() throws {
+        try reportingErrors {
+            let polecats = try common.openPolecats()
+            let record = try polecats.crew.require(name)
+            guard record.string("session") == "tmux" else {
+                throw GasworksError(.refused, "\(record.address) has no tmux session")
+            }
+            try Tmux.attach(Tmux.sessionName(rig: polecats.rigName(), name: Polecats.key(record)))
+        }
+    }
+}
+
+struct CrewRemove: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove", abstract: "Remove a crew member: agent, worktree, and its branch once merged.")
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "The crew member's name.") var name: String
+    @Flag(name: .long, help: "Also with unmerged commits (the branch is kept).") var force = false
+
+    func run() throws {
+        try reportingErrors {
+            let done = try common.openPolecats().removeCrew(name, force: force)
+            if !common.quiet { Console.out(done.map { $0 + "\n" }.joined()) }
         }
     }
 }
