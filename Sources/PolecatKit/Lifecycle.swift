@@ -2,6 +2,7 @@ import BeadKit
 import GitKit
 import HookKit
 import MailKit
+import MoleculeKit
 
 #if canImport(Glibc)
     import Glibc
@@ -35,9 +36,9 @@ extension Polecats {
     /// commit: heartbeats would bloat history.
     public func heartbeat(_ record: PolecatRecord) throws {
         try refuseStaleGeneration(record)
-        LocalFile.makeDirectories(directory(record.name))
+        LocalFile.makeDirectories(directory(Self.key(record)))
         do {
-            try LocalFile.write((record.generation ?? "") + "\n", to: directory(record.name) + "/heartbeat")
+            try LocalFile.write((record.generation ?? "") + "\n", to: directory(Self.key(record)) + "/heartbeat")
         } catch {
             throw GasworksError(.repository, "cannot write the heartbeat: \(error.reason)")
         }
@@ -199,5 +200,25 @@ extension Polecats {
             done += try nuke(record.name, force: false, discard: false)
         }
         return done
+    }
+}
+
+extension Polecats {
+    /// What `status` shows beyond the record: the step the polecat is on, its last
+    /// heartbeat, and its unread mail.
+    public func facts(_ record: PolecatRecord) throws -> (step: String?, heartbeat: String?, unread: Int) {
+        var step: String?
+        if let moleculeID = record.molecule {
+            let molecules = MoleculeStore(beads: try BeadStore(repository: repository, actor: record.address))
+            if let next = try molecules.next(in: try molecules.load(moleculeID)) {
+                step = "\(next.step.id) (\(next.step.key))\(next.reason == .holding ? "" : ", ready")"
+            }
+        }
+        let heartbeat = lastHeartbeat(Self.key(record)).map { ISO8601.format(Int64($0)) }
+        let unread =
+            (try? Mailbox(repository: repository).deliveries(of: try Address(record.address)) {
+                !$0.state.read && !$0.state.archived
+            })?.count ?? 0
+        return (step, heartbeat, unread)
     }
 }

@@ -104,6 +104,7 @@ import Testing
         #expect(waitFor(marks + "/finished"))
         let second = try rig.json(try rig.checked(["polecat", "status", "furiosa", "--json"]))
         #expect(second["generation"] as? String != oldGeneration)
+        #expect(second["last_heartbeat"] != nil)
         #expect(
             try String(contentsOfFile: marks + "/finished", encoding: .utf8)
                 == "\(second["generation"] as? String ?? "")\n")
@@ -291,6 +292,11 @@ import Testing
             return FileManager.default.fileExists(atPath: path)
         }
         #expect(waitFor(marks + "/started"))
+        _ = try rig.checked(["mail", "send", "polecat/furiosa", "-s", "How is it going?", "-q"])
+        let facts = try rig.json(try rig.checked(["polecat", "status", "furiosa", "--json"]))
+        #expect(facts["step"] as? String == "\(molecule).1 (first)")
+        #expect(facts["unread_mail"] as? Int == 1)
+        #expect(try rig.checked(["polecat", "status", "furiosa"]).contains("mail:      1 unread"))
         kill(Int32(status["pid"] as? Int ?? 0), SIGKILL)
         _ = try? run("pkill", ["-KILL", "-f", "sleep 60"])
         let restarted = try rig.json(try rig.checked(["polecat", "restart", "furiosa", "--json"]))
@@ -302,6 +308,7 @@ import Testing
             contentsOfFile: marks + "/prime-\(restarted["generation"] as? String ?? "")", encoding: .utf8)
         #expect(prime.contains("Current step: \(molecule).1 (first) — First, which you hold."))
         #expect(prime.contains("test -f first.txt"))
+        #expect(prime.contains("How is it going?"))
         let branch = "polecat/furiosa/\(bead)"
         #expect(try rig.checked(["log", "--format=%s", "main..\(branch)"]) == "Finish first\nHalf of first")
         _ = try rig.checked(["witness", "check", "--submitted"])

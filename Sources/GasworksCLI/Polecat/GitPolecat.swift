@@ -123,11 +123,11 @@ struct PolecatPrime: ParsableCommand {
     )
     @OptionGroup var common: CommonOptions
     @Option(name: .long, help: "The polecat (default: $GT_POLECAT, or this checkout's worker).") var name: String?
-    @Option(name: .long, help: "polecat (default) or mayor.") var role: String = "polecat"
+    @Option(name: .long, help: "polecat (default), crew or mayor.") var role: String = "polecat"
 
     func validate() throws {
-        guard ["polecat", "mayor"].contains(role) else {
-            throw ValidationError("unknown role '\(role)' (polecat or mayor)")
+        guard ["polecat", "crew", "mayor"].contains(role) else {
+            throw ValidationError("unknown role '\(role)' (polecat, crew or mayor)")
         }
     }
 
@@ -137,6 +137,14 @@ struct PolecatPrime: ParsableCommand {
             if role == "mayor" {
                 Console.out(
                     try Prime.mayor(rig: polecats.rigName(), repository: polecats.repository, polecats: polecats))
+                return
+            }
+            if role == "crew" {
+                guard let chosen = name ?? ProcessEnvironment["GT_CREW"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+                    throw GasworksError(.usage, "which crew member? give --name, or set GT_CREW")
+                }
+                let record = try polecats.crew.require(chosen)
+                Console.out(try Prime.crew(record, rig: polecats.rigName(), repository: polecats.repository))
                 return
             }
             let record = try polecats.current(name)
@@ -189,8 +197,13 @@ struct PolecatStatus: ParsableCommand {
         try reportingErrors {
             let polecats = try common.openPolecats()
             let record = try polecats.store.require(name)
+            let facts = try polecats.facts(record)
             if common.json {
-                Console.out(PolecatOutput.json(record).compactText() + "\n")
+                var object = PolecatOutput.json(record).objectValue ?? [:]
+                if let step = facts.step { object["step"] = .string(step) }
+                if let beat = facts.heartbeat { object["last_heartbeat"] = .string(beat) }
+                object["unread_mail"] = .int(Int64(facts.unread))
+                Console.out(JSONValue.object(object).compactText() + "\n")
                 return
             }
             var out = "\(record.address)  \(record.state.rawValue), generation \(record.generation ?? "?")\n"
@@ -200,7 +213,10 @@ struct PolecatStatus: ParsableCommand {
             if let branch = record.branch, let head = try? polecats.repository.revparse("refs/heads/" + branch) {
                 out += " at \(head.hex.prefix(12)) \(try polecats.repository.commit(head).message.firstLine)"
             }
-            out += "\n  worktree:  \(record.worktree ?? "-")\n"
+            out += "\n  step:      \(facts.step ?? "-")\n"
+            out += "  heartbeat: \(facts.heartbeat ?? "none")\n"
+            out += "  mail:      \(facts.unread) unread\n"
+            out += "  worktree:  \(record.worktree ?? "-")\n"
             out +=
                 "  agent:     pid \(record.pid.map(String.init) ?? "-") (\(Polecats.isAlive(record) ? "alive" : "not running"))\n"
             Console.out(out)
