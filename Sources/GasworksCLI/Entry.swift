@@ -32,8 +32,8 @@ public enum GasworksCommandLine {
         CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? ""
     }
 
-    /// `git molecule formula …`, `git molecule pour …` and `git polecat sling …` (which may
-    /// pour) read formula files.
+    /// `git molecule formula …`, `git molecule pour …` and `git polecat sling … --formula`
+    /// read formula files.
     static func readsFormulas(_ arguments: [String]) -> Bool {
         var words = arguments.dropFirst()
         var tool = String(invokedAs.dropFirst("git-".count))
@@ -43,7 +43,8 @@ public enum GasworksCommandLine {
         }
         switch tool {
         case "molecule": return words.first == "formula" || words.first == "pour"
-        case "polecat": return words.first == "sling"
+        case "polecat":
+            return words.first == "sling" && words.contains { $0 == "--formula" || $0.hasPrefix("--formula=") }
         default: return false
         }
     }

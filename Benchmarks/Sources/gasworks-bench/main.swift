@@ -24,6 +24,7 @@ func registry(_ fixtures: Fixtures) -> [Figure] {
         + mailFigures { fixtures.mail }
         + moleculeFigures()
         + hookFigures()
+        + polecatFigures()
 }
 
 let usage = """
