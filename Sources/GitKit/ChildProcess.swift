@@ -73,32 +73,16 @@ public enum ChildProcess {
         // Nothing else this process holds (or inherited without close-on-exec) reaches the
         // child: a check or agent that outlives us must not keep our parent's pipes open.
         _ = gw_spawn_close_from(&actions, 3)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-
-        // `cd` inside a shell: posix_spawn has no portable change of directory.
-        let command = directory.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0] + argv } ?? argv
-        let cArguments = command.map { strdup($0) } + [nil]
-        let cEnvironment = (environment ?? Self.environment(removing: [])).map { strdup($0) } + [nil]
-        defer {
-            for pointer in cArguments + cEnvironment { free(pointer) }
-        }
-        var pid = pid_t()
         let started = MonotonicClock.seconds()
-        let rc = posix_spawnp(&pid, command[0], &actions, &attributes, cArguments, cEnvironment)
-        close(writeEnd)
-        guard rc == 0 else {
+        let pid: pid_t
+        do {
+            pid = try spawn(argv, in: directory, environment: environment ?? Self.environment(removing: []), &actions)
+        } catch {
+            close(writeEnd)
             close(readEnd)
-            throw GitError(
-                code: .other(-1), message: "cannot run \(argv[0]): \(String(cString: strerror(rc)))",
-                function: "posix_spawnp")
+            throw error
         }
+        close(writeEnd)
 
         var output: [UInt8] = []
         var dropped = 0
@@ -184,6 +168,14 @@ extension ChildProcess {
         posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         _ = gw_spawn_close_from(&actions, 3)
+        return try spawn(argv, in: directory, environment: environment, &actions)
+    }
+
+    /// posix_spawn of `argv` (in `directory`, through a shell's `cd`: posix_spawn has no
+    /// portable change of directory) in a new process group, with no signal blocked.
+    static func spawn(
+        _ argv: [String], in directory: String?, environment: [String], _ actions: inout posix_spawn_file_actions_t
+    ) throws -> pid_t {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -192,7 +184,7 @@ extension ChildProcess {
         var noSignals = sigset_t()
         sigemptyset(&noSignals)
         posix_spawnattr_setsigmask(&attributes, &noSignals)
-        let command = ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory] + argv
+        let command = directory.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0] + argv } ?? argv
         let cArguments = command.map { strdup($0) } + [nil]
         let cEnvironment = environment.map { strdup($0) } + [nil]
         defer {

@@ -48,9 +48,6 @@ public enum Prime {
                 out += "Wait for mail: git mail wait\n"
             }
         }
-        let unread = try Mailbox(repository: repository).deliveries(of: try Address(record.address)) {
-            !$0.state.read && !$0.state.archived
-        }
         out += "\n## Rules\n\n"
         out += "- Commit in your worktree; the hooks add the Gt-Bead:/Gt-Step: trailers and refuse work on a step "
         out += "that is not yet unlocked.\n"
@@ -60,12 +57,7 @@ public enum Prime {
         out += "- Questions go to the mayor: git mail send mayor -s \"…\" -m \"…\"\n"
         out += "- When the bead is finished: git polecat done (it opens the merge request; the refinery merges).\n"
         out += "- Restarted, or lost track? Run git polecat prime again: it says where you are.\n"
-        out += "\n## Mail: \(unread.count) unread\n"
-        for delivery in unread.prefix(10) {
-            out += "- \(delivery.message.id) from \(delivery.message.from): \(delivery.message.subject)\n"
-        }
-        if !unread.isEmpty { out += "Read them with git mail read <id>.\n" }
-        return out
+        return out + unreadMail(record.address, repository: repository)
     }
 }
 
@@ -126,6 +118,7 @@ extension Prime {
         for delivery in unread.prefix(10) {
             out += "- \(delivery.message.id) from \(delivery.message.from): \(delivery.message.subject)\n"
         }
+        if !unread.isEmpty { out += "Read them with git mail read <id>.\n" }
         return out
     }
 }

@@ -161,6 +161,16 @@ enum PolecatOutput {
             + "\(record.state == .running ? alive : "-")  \(record.branch ?? "-")\n"
     }
 
+    static func emit(_ records: [PolecatRecord], _ common: CommonOptions) {
+        if common.json {
+            Console.out(JSONValue.array(records.map(json)).compactText() + "\n")
+        } else if common.quiet {
+            Console.out(records.map { $0.name + "\n" }.joined())
+        } else {
+            Console.out(records.map(line).joined())
+        }
+    }
+
     static func json(_ record: PolecatRecord) -> JSONValue {
         var fields = record.json.objectValue ?? [:]
         fields["alive"] = .bool(Polecats.isAlive(record))
@@ -176,13 +186,7 @@ struct PolecatList: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let records = try common.openPolecats().store.all().filter { all || $0.state != .nuked }
-            if common.json {
-                Console.out(JSONValue.array(records.map(PolecatOutput.json)).compactText() + "\n")
-            } else if common.quiet {
-                Console.out(records.map { $0.name + "\n" }.joined())
-            } else {
-                Console.out(records.map(PolecatOutput.line).joined())
-            }
+            PolecatOutput.emit(records, common)
         }
     }
 }
@@ -406,13 +410,7 @@ struct CrewList: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let records = try common.openPolecats().crew.all().filter { $0.state != .nuked }
-            if common.json {
-                Console.out(JSONValue.array(records.map(PolecatOutput.json)).compactText() + "\n")
-            } else if common.quiet {
-                Console.out(records.map { $0.name + "\n" }.joined())
-            } else {
-                Console.out(records.map(PolecatOutput.line).joined())
-            }
+            PolecatOutput.emit(records, common)
         }
     }
 }
