@@ -64,6 +64,14 @@ extension Polecats {
         let store = try crew
         let record = try store.require(name)
         guard record.state != .nuked else { throw GasworksError(.refused, "crew member '\(name)' is already removed") }
+        if let path = record.worktree, LocalFile.isDirectory(path), !force {
+            let status = try ChildProcess.run(
+                ["git", "status", "--porcelain"], in: path, environment: ChildProcess.environment())
+            if !status.text.isEmpty {
+                throw GasworksError(.refused, "\(path) has uncommitted changes: commit them, or crew remove --force")
+            }
+        }
+        let head = try record.branch.flatMap { try repository.referenceTarget("refs/heads/" + $0) }
         let merged = try isMerged(record)
         if !merged, !force {
             throw GasworksError(
@@ -74,15 +82,10 @@ extension Polecats {
         terminate(record)
         var done: [String] = []
         if let path = record.worktree {
-            _ = try ChildProcess.run(
-                ["git", "--git-dir=" + repository.commonDir, "worktree", "remove", "--force", path],
-                environment: ChildProcess.environment())
-            _ = try ChildProcess.run(
-                ["git", "--git-dir=" + repository.commonDir, "worktree", "prune"],
-                environment: ChildProcess.environment())
+            try removeWorktree(path)
             done.append("removed worktree \(path)")
         }
-        if merged, let branch = record.branch, let head = try repository.referenceTarget("refs/heads/" + branch) {
+        if merged, let branch = record.branch, let head {
             try repository.deleteReference("refs/heads/" + branch, expecting: head)
             done.append("deleted branch \(branch)")
         }

@@ -72,6 +72,13 @@ extension Polecats {
         if let base = record.string("base").flatMap({ OID(hex: $0) }), base == head {
             throw GasworksError(.refused, "\(branch) has no new commits: there is nothing to merge")
         }
+        // Done once, by the current generation: the record moves first, by compare-and-swap.
+        try store.update(record.name, op: "done") { current in
+            guard current.state == .running, current.generation == record.generation else {
+                throw GasworksError(.refused, "\(current.address) is \(current.state.rawValue) (or was restarted)")
+            }
+            current.state = .done
+        }
         let target = try RigConfig.target(repository)
         let beads = try BeadStore(repository: repository, actor: record.address)
         var request = Bead(id: "", title: "Merge \(branch)")
@@ -90,7 +97,13 @@ extension Polecats {
             request.dependencies.append(
                 Dependency(issue: "", dependsOn: bead, type: .related, createdAt: beads.now, createdBy: beads.actor))
         }
-        let created = try beads.create(request)
+        let created: StoredBead
+        do {
+            created = try beads.create(request)
+        } catch {
+            _ = try? store.update(record.name, op: "undone") { $0.state = .running }
+            throw error
+        }
         let mailbox = try Mailbox(repository: repository)
         try mailbox.send(
             MessageDraft(
@@ -100,8 +113,7 @@ extension Polecats {
                     + "Merge request: \(created.bead.id) (git bead show \(created.bead.id)).",
                 type: "task"),
             to: [try Address("refinery"), try Address("witness")], cc: [])
-        try store.update(record.name, op: "done") { polecat in
-            polecat.state = .done
+        try store.update(record.name, op: "merge-request") { polecat in
             polecat.fields["merge_request"] = .string(created.bead.id)
         }
         return created
@@ -110,13 +122,21 @@ extension Polecats {
     /// Stops a polecat's agent (its whole process group), keeping worktree and branch.
     public func stop(_ name: String) throws -> PolecatRecord {
         let record = try store.require(name)
+        guard record.state == .running else {
+            throw GasworksError(.refused, "cannot stop \(record.address): it is \(record.state.rawValue)")
+        }
         terminate(record)
-        return try store.update(name, op: "stop") { $0.state = .stopped }
+        return try store.update(name, op: "stop") { current in
+            guard current.state == .running, current.generation == record.generation else {
+                throw GasworksError(.refused, "\(current.address) changed meanwhile")
+            }
+            current.state = .stopped
+        }
     }
 
     /// Ends the recorded agent's process group, if that process is still the one recorded.
     func terminate(_ record: PolecatRecord) {
-        if record.string("session") == "tmux" { Tmux.kill(Tmux.sessionName(rig: rigName(), name: Self.key(record))) }
+        if record.string("session") == "tmux" { Tmux.kill(tmuxSession(record)) }
         guard let pid = record.pid, Self.isAlive(record) else { return }
         kill(-pid, SIGTERM)
         for _ in 0..<40 where Self.isAlive(record) { usleep(50_000) }
@@ -142,6 +162,9 @@ extension Polecats {
     public func nuke(_ name: String, force: Bool, discard: Bool) throws -> [String] {
         let record = try store.require(name)
         guard record.state != .nuked else { throw GasworksError(.refused, "\(record.address) is already nuked") }
+        // The agent stops first, so nothing it commits or edits slips past the checks below.
+        terminate(record)
+        let head = try record.branch.flatMap { try repository.referenceTarget("refs/heads/" + $0) }
         let merged = try isMerged(record)
         if !merged, !force {
             throw GasworksError(
@@ -157,27 +180,17 @@ extension Polecats {
                 throw GasworksError(.refused, "\(worktree) has uncommitted changes: commit them, or nuke --force")
             }
         }
-        terminate(record)
         if let worktree = record.worktree {
-            let removed = try ChildProcess.run(
-                ["git", "--git-dir=" + repository.commonDir, "worktree", "remove", "--force", worktree],
-                environment: ChildProcess.environment())
-            if removed.status != 0, LocalFile.isDirectory(worktree) {
-                _ = try ChildProcess.run(["rm", "-rf", worktree])
-            }
-            _ = try ChildProcess.run(
-                ["git", "--git-dir=" + repository.commonDir, "worktree", "prune"],
-                environment: ChildProcess.environment())
+            try removeWorktree(worktree)
             done.append("removed worktree \(worktree)")
         }
-        if let branch = record.branch, let head = try repository.referenceTarget("refs/heads/" + branch),
-            merged || discard
-        {
+        // Only the head that was checked: a commit made since keeps the branch.
+        if let branch = record.branch, let head, merged || discard {
             try repository.deleteReference("refs/heads/" + branch, expecting: head)
             done.append("deleted branch \(branch)\(merged ? "" : " (unmerged commits discarded)")")
         }
-        if !merged || record.state == .queued, let bead = record.bead {
-            // The work did not land: the bead goes back to ready for someone else.
+        if record.state != .done, let bead = record.bead {
+            // The work was not finished: the bead goes back to ready for someone else.
             let beads = try BeadStore(repository: repository, actor: actor)
             _ = try beads.update(bead, op: "release") { bead in
                 guard bead.status == .inProgress, bead.assignee == record.address else { return }
@@ -185,10 +198,40 @@ extension Polecats {
                 bead.assignee = nil
             }
         }
-        _ = try? ChildProcess.run(["rm", "-rf", directory(name)])
-        try store.update(name, op: "nuke") { $0.state = .nuked }
+        _ = try? ChildProcess.run(["rm", "-rf", directory(Self.key(record))])
+        try store.update(name, op: "nuke") { current in
+            guard current.generation == record.generation else {
+                throw GasworksError(.refused, "\(current.address) was restarted meanwhile")
+            }
+            current.state = .nuked
+        }
         done.append("nuked \(record.address)")
         return done
+    }
+
+    /// Removes a worktree git knows as one of this repository's (never the main checkout),
+    /// with git's admin files for it.
+    func removeWorktree(_ path: String) throws {
+        let git = ["git", "--git-dir=" + repository.commonDir]
+        let listed = try ChildProcess.run(
+            git + ["worktree", "list", "--porcelain"], environment: ChildProcess.environment())
+        let paths = listed.text.split(separator: "\n").filter { $0.hasPrefix("worktree ") }.map {
+            String($0.dropFirst(9))
+        }
+        // The first one listed is the main worktree.
+        guard !paths.dropFirst().contains(path) else {
+            let removed = try ChildProcess.run(
+                git + ["worktree", "remove", "--force", "--force", path], environment: ChildProcess.environment())
+            guard removed.status == 0 else {
+                throw GasworksError(.repository, "cannot remove the worktree \(path): \(removed.text.firstLine)")
+            }
+            return
+        }
+        if paths.first == path {
+            throw GasworksError(.refused, "\(path) is the main checkout: not removed")
+        }
+        // Not a worktree (any more): only git's stale admin files can be left.
+        _ = try ChildProcess.run(git + ["worktree", "prune"], environment: ChildProcess.environment())
     }
 
     /// Nukes every polecat whose work is merged and whose agent is gone.
@@ -197,7 +240,11 @@ extension Polecats {
         for record in try store.all() where record.kind == .polecat && record.state != .nuked {
             guard record.state == .done || record.state == .stopped, !Self.isAlive(record), try isMerged(record)
             else { continue }
-            done += try nuke(record.name, force: false, discard: false)
+            do {
+                done += try nuke(record.name, force: false, discard: false)
+            } catch let error as GasworksError {
+                done.append("kept \(record.address): \(error.message)")
+            }
         }
         return done
     }

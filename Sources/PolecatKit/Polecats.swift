@@ -46,7 +46,13 @@ public final class Polecats {
     func reserve(_ requested: String?, bead: String) throws -> PolecatRecord {
         let candidates = requested.map { [$0] } ?? Self.names + (1...999).map { "polecat\($0)" }
         for name in candidates {
-            guard Self.isValidName(name) else { throw GasworksError(.usage, "invalid polecat name '\(name)'") }
+            guard Self.isValidName(name), !name.hasPrefix("crew-") else {
+                throw GasworksError(.usage, "invalid polecat name '\(name)'")
+            }
+            // A kept branch (nuke --force) of this name and bead would collide: another name.
+            if requested == nil, try repository.referenceTarget("refs/heads/polecat/\(name)/\(bead)") != nil {
+                continue
+            }
             let existing = try store.load(name)
             if let existing, existing.record.state != .nuked {
                 if requested != nil {
@@ -113,15 +119,30 @@ public final class Polecats {
         guard status == .open else {
             throw GasworksError(.refused, "cannot sling '\(bead)': it is \(status.rawValue)")
         }
-        var record = try reserve(request.name, bead: bead)
-        record.molecule = request.molecule
-        record.fields["agent_template"] = .string(request.agent)
-        if request.tmux { record.fields["session"] = .string("tmux") }
-        let worker = try BeadStore(repository: repository, actor: record.address)
+        let reserved = try reserve(request.name, bead: bead)
+        let worker = try BeadStore(repository: repository, actor: reserved.address)
+        var record: PolecatRecord
         do {
             try worker.claim(bead)
+            // What the launch needs, on the record itself (a queued one starts later, elsewhere).
+            record = try store.update(reserved.name, op: "claim") { current in
+                guard current.generation == reserved.generation, current.state == .queued else {
+                    throw GasworksError(.refused, "\(current.address) changed while it was being slung")
+                }
+                current.molecule = request.molecule
+                current.fields["agent_template"] = .string(request.agent)
+                if request.tmux { current.fields["session"] = .string("tmux") }
+            }
         } catch {
-            _ = try? store.update(record.name, op: "nuke") { $0.state = .nuked }
+            _ = try? store.update(reserved.name, op: "nuke") { current in
+                if current.generation == reserved.generation { current.state = .nuked }
+            }
+            _ = try? worker.update(bead, op: "release") { bead in
+                if bead.assignee == reserved.address, bead.status == .inProgress {
+                    bead.status = .open
+                    bead.assignee = nil
+                }
+            }
             throw error
         }
         if try atCapacity() {
@@ -145,8 +166,10 @@ public final class Polecats {
     public func startQueued(prompt: (PolecatRecord) throws -> String) throws -> [PolecatRecord] {
         var started: [PolecatRecord] = []
         while !(try atCapacity()) {
-            let queued = try store.all().filter { $0.state == .queued && $0.string("queued_at") != nil }
-                .sorted { ($0.string("queued_at") ?? "", $0.name) < ($1.string("queued_at") ?? "", $1.name) }
+            let queued = try store.all().filter {
+                $0.state == .queued && $0.string("queued_at") != nil && $0.string("launching") == nil
+            }
+            .sorted { ($0.string("queued_at") ?? "", $0.name) < ($1.string("queued_at") ?? "", $1.name) }
             guard let next = queued.first else { break }
             do {
                 started.append(try launch(next, prompt: prompt))
@@ -160,11 +183,21 @@ public final class Polecats {
     /// Makes a reserved polecat's branch and worktree and starts its agent. On a failure
     /// nothing is left half made: no worktree, branch, claim or live record.
     func launch(_ reserved: PolecatRecord, prompt: (PolecatRecord) throws -> String) throws -> PolecatRecord {
-        var record = reserved
-        let name = record.name
-        guard let bead = record.bead, let template = record.string("agent_template") else {
-            throw GasworksError(.badData, "record of \(record.address) has no bead or agent")
+        let name = reserved.name
+        guard let bead = reserved.bead, let template = reserved.string("agent_template") else {
+            throw GasworksError(.badData, "record of \(reserved.address) has no bead or agent")
         }
+        // Take the record from queued to launching by compare-and-swap: of two processes that
+        // would start the same queued polecat, one does.
+        let generation = reserved.generation
+        var record = try store.update(name, op: "launch") { current in
+            guard current.state == .queued, current.generation == generation, current.string("launching") == nil else {
+                throw GasworksError(
+                    .refused, "\(current.address) is being started elsewhere, or is \(current.state.rawValue)")
+            }
+            current.fields["launching"] = .string(store.now)
+        }
+        var madeWorktree = false
         do {
             let target = try RigConfig.target(repository)
             let base = try repository.revparse("refs/heads/" + target)
@@ -179,20 +212,31 @@ public final class Polecats {
                 throw GasworksError(.refused, "branch \(branch) exists already")
             }
             record.branch = branch
+            guard !LocalFile.isDirectory(path) else {
+                throw GasworksError(.refused, "\(path) exists already: remove it or set gt.polecat.root")
+            }
             record.worktree = path
+            madeWorktree = true
             try addWorktree(path, branch: branch)
             let checkout = try Repository.open(path)
             try Rig.setWorker(record.address, in: checkout)
             record.fields["base"] = .string(base.hex)
             record.fields["queued_at"] = nil
+            record.fields["launching"] = nil
             let promptFile = directory(name) + "/prompt.md"
             record.agent = template.replacing("{prompt_file}", with: Self.quoted(promptFile))
                 .replacing("{worktree}", with: Self.quoted(path)).replacing("{bead}", with: bead)
             try startAgent(&record, prompt: try prompt(record))
             let started = record
-            return try store.update(name, op: "start") { $0 = started }
+            return try store.update(name, op: "start") { current in
+                guard current.generation == generation, current.state == .queued else {
+                    throw GasworksError(.refused, "\(current.address) changed while it was being started")
+                }
+                current = started
+            }
         } catch {
-            if let path = record.worktree {
+            terminate(record)
+            if madeWorktree, let path = record.worktree {
                 _ = try? ChildProcess.run(
                     ["git", "--git-dir=" + repository.commonDir, "worktree", "remove", "--force", path],
                     environment: ChildProcess.environment())
@@ -200,7 +244,10 @@ public final class Polecats {
             if let branch = record.branch, let head = try? repository.referenceTarget("refs/heads/" + branch) {
                 try? repository.deleteReference("refs/heads/" + branch, expecting: head)
             }
-            _ = try? store.update(name, op: "nuke") { $0.state = .nuked }
+            // Nuked only while it is still this launch's to undo.
+            _ = try? store.update(name, op: "nuke") { current in
+                if current.generation == generation, current.state == .queued { current.state = .nuked }
+            }
             let worker = try BeadStore(repository: repository, actor: record.address)
             _ = try? worker.update(bead, op: "release") { bead in
                 if bead.assignee == record.address {
@@ -228,7 +275,8 @@ public final class Polecats {
                 git + ["worktree", "add", "--quiet", path, branch], environment: ChildProcess.environment())
             if added.status == 0 { return }
             last = added.text.firstLine
-            guard last.contains("/worktrees/") else { break }  // Not the race: report it.
+            // Only git tripping over another add's half-written admin files is retried.
+            guard last.contains("failed to read " + repository.commonDir + "worktrees/") else { break }
         }
         throw GasworksError(.repository, "cannot add the worktree \(path): \(last)")
     }
@@ -254,12 +302,21 @@ public final class Polecats {
         if let bead = record.bead { environment["GT_BEAD"] = bead }
         if let molecule = record.molecule { environment["GT_MOLECULE"] = molecule }
         // The agent acts as the polecat: no inherited actor or mailbox of whoever started it.
-        let inherited = ChildProcess.repositoryVariables.union(["GT_ACTOR", "GT_CREW", "GT_POLECAT", "GT_MAILBOX"])
+        // Nothing of whoever started it: every GT_ variable is set afresh.
+        var inherited = ChildProcess.repositoryVariables
+        var index = 0
+        while let entry = environ[index] {
+            let name = String(String(cString: entry).prefix { $0 != "=" })
+            if name.hasPrefix("GT_") { inherited.insert(name) }
+            index += 1
+        }
         let log = directory(key) + "/agent-\(generation).log"
         let pid: pid_t
         if record.string("session") == "tmux" {
+            let session = tmuxSession(record)
+            record.fields["tmux_session"] = .string(session)
             pid = try Tmux.start(
-                Tmux.sessionName(rig: rigName(), name: key), command: command, in: worktree,
+                session, command: command, in: worktree,
                 variables: environment, log: log,
                 environment: ChildProcess.environment(removing: inherited, adding: [:]))
         } else {
@@ -287,10 +344,20 @@ public final class Polecats {
         next.pid = nil
         next.pidStart = nil
         let reserved = next
-        try store.update(name, op: "restart") { $0 = reserved }
+        try store.update(name, op: "restart") { record in
+            guard record.generation == current.generation, record.state == current.state else {
+                throw GasworksError(.refused, "\(record.address) changed meanwhile (restarted or stopped elsewhere)")
+            }
+            record = reserved
+        }
         try startAgent(&next, prompt: try prompt(next))
         let started = next
-        return try store.update(name, op: "start") { $0 = started }
+        return try store.update(name, op: "start") { record in
+            guard record.generation == reserved.generation else {
+                throw GasworksError(.refused, "\(record.address) was restarted again meanwhile")
+            }
+            record = started
+        }
     }
 
     /// The rig's name: its main checkout's directory name.
@@ -300,6 +367,15 @@ public final class Polecats {
         if parts.last == ".git" { parts.removeLast() }
         let name = parts.last ?? "rig"
         return name.hasSuffix(".git") ? String(name.dropLast(4)) : name
+    }
+
+    /// The tmux session of a record: one tmux server serves every rig, so the name carries
+    /// the rig's name and a digest of its git dir as well as the worker's.
+    public func tmuxSession(_ record: PolecatRecord) -> String {
+        if let recorded = record.string("tmux_session") { return recorded }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in repository.commonDir.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return Tmux.sessionName(rig: rigName(), name: String(hash % 46_656, radix: 36) + "-" + Self.key(record))
     }
 
     /// The name files and tmux sessions use: `<name>` for a polecat, `crew-<name>` for crew.

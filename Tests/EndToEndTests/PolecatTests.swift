@@ -48,7 +48,7 @@ import Testing
         #expect(record["worktree"] as? String == worktree)
         #expect((record["pid"] as? Int ?? 0) > 0 && record["pid_start"] != nil)
         let log = try rig.checked(["log", "--format=%s", "refs/gt/polecats/furiosa"])
-        #expect(log == "start furiosa\nreserve furiosa")
+        #expect(log == "start furiosa\nlaunch furiosa\nclaim furiosa\nreserve furiosa")
         let second = try rig.bead("create", "Say goodbye", "-q")
         let other = try rig.checked(["polecat", "sling", second, "--agent", "true", "-q"])
         #expect(other == "nux")
@@ -144,6 +144,13 @@ import Testing
         #expect(try rig.checked(["polecat", "status", "furiosa", "--json"]).contains("\"state\":\"running\""))
         _ = try rig.checked(["polecat", "stop", "furiosa"])
         #expect(try rig.checked(["polecat", "list"]).contains("stopped"))
+        // Only a running polecat stops; a stopped one is not marked again.
+        let again = try rig.git(["polecat", "stop", "furiosa"])
+        #expect(again.status == 1 && again.stderr.contains("it is stopped"))
+        // The draft is uncommitted: nuke refuses, and --force removes the worktree but keeps the branch.
+        let dirty2 = try rig.git(["polecat", "nuke", "furiosa"])
+        #expect(dirty2.status == 1 && dirty2.stderr.contains("uncommitted changes"))
+        #expect(FileManager.default.fileExists(atPath: worktree + "/draft.txt"))
     }
 }
 
@@ -361,7 +368,9 @@ import Testing
         let bead = try rig.bead("create", "Interactive", "-q")
         let agent = "echo \"agent $GT_POLECAT $GT_BEAD ready\"; cat"
         _ = try rig.checked(["polecat", "sling", bead, "--session", "tmux", "--agent", agent, "-q"], env: tmuxEnv)
-        let session = "gt-repo-furiosa"
+        let recorded = try rig.json(try rig.checked(["polecat", "status", "furiosa", "--json"], env: tmuxEnv))
+        let session = recorded["tmux_session"] as? String ?? ""
+        #expect(session.hasPrefix("gt-repo-") && session.hasSuffix("-furiosa"))
         let tmux = { (arguments: [String]) throws -> ProcessResult in
             try run(
                 "tmux", ["-L", "gasworks"] + arguments, environment: rig.repository.environment.merging(tmuxEnv) { $1 })

@@ -31,9 +31,14 @@ extension Polecats {
     /// Starts queued polecats after a slot freed up (done, stop, nuke, gc), and says so.
     func startQueuedAndReport(_ common: CommonOptions) throws {
         let rig = rigName()
-        for record in try startQueued(prompt: { try Prime.polecat($0, rig: rig, repository: repository) })
-        where !common.quiet && !common.json {
-            Console.out("started queued \(record.address) on \(record.bead ?? "?")\n")
+        // The command itself succeeded: trouble starting the queue is a warning, not its failure.
+        do {
+            for record in try startQueued(prompt: { try Prime.polecat($0, rig: rig, repository: repository) })
+            where !common.quiet && !common.json {
+                Console.out("started queued \(record.address) on \(record.bead ?? "?")\n")
+            }
+        } catch let error as GasworksError {
+            Console.error("warning: queued polecats not started: \(error.message)\n")
         }
     }
 }
@@ -90,17 +95,28 @@ struct PolecatSling: ParsableCommand {
             let polecats = try common.openPolecats()
             let command = try AgentPreset.command(agent, repository: polecats.repository)
             var molecule: String?
+            let molecules = try common.openMolecules()
             if let formula {
-                let molecules = try common.openMolecules()
+                // Only on a bead that can be slung; undone if the sling fails.
                 let target = try molecules.beads.resolve(bead)
+                let status = try molecules.beads.load(target).bead.status
+                guard status == .open else {
+                    throw GasworksError(.refused, "cannot sling '\(target)': it is \(status.rawValue)")
+                }
                 let cooked = try Cook(library: common.library()).cook(named: formula, vars: try parseVars(`var`))
                 molecule = try molecules.pour(cooked, on: target).id
             }
             let rig = polecats.rigName()
-            let record = try polecats.sling(
-                Polecats.Sling(bead: bead, name: name, agent: command, molecule: molecule, tmux: session == "tmux")
-            ) { record in
-                try Prime.polecat(record, rig: rig, repository: polecats.repository)
+            let record: PolecatRecord
+            do {
+                record = try polecats.sling(
+                    Polecats.Sling(bead: bead, name: name, agent: command, molecule: molecule, tmux: session == "tmux")
+                ) { record in
+                    try Prime.polecat(record, rig: rig, repository: polecats.repository)
+                }
+            } catch {
+                if let molecule { _ = try? molecules.burn(molecule, reason: "sling failed") }
+                throw error
             }
             if common.json {
                 Console.out(record.json.compactText() + "\n")
@@ -363,7 +379,7 @@ struct PolecatAttach: ParsableCommand {
                 throw GasworksError(
                     .refused, "\(record.address) runs detached: read its output with git polecat logs \(name)")
             }
-            try Tmux.attach(Tmux.sessionName(rig: polecats.rigName(), name: name))
+            try Tmux.attach(polecats.tmuxSession(record))
         }
     }
 }
@@ -428,7 +444,7 @@ struct CrewAttach: ParsableCommand {
             guard record.string("session") == "tmux" else {
                 throw GasworksError(.refused, "\(record.address) has no tmux session")
             }
-            try Tmux.attach(Tmux.sessionName(rig: polecats.rigName(), name: Polecats.key(record)))
+            try Tmux.attach(polecats.tmuxSession(record))
         }
     }
 }
