@@ -30,16 +30,19 @@ public enum ChildProcess {
         "GIT_REFLOG_ACTION", "GIT_EDITOR",
     ]
 
-    /// This process's environment without `removing`, with `adding` on top.
-    public static func environment(removing: Set<String> = repositoryVariables, adding: [String: String] = [:])
-        -> [String]
-    {
+    /// This process's environment without `removing` and without any variable whose name
+    /// starts with one of `removingPrefixes`, with `adding` on top.
+    public static func environment(
+        removing: Set<String> = repositoryVariables, removingPrefixes: [String] = [], adding: [String: String] = [:]
+    ) -> [String] {
         var entries: [String] = []
         var index = 0
         while let entry = environ[index] {
             let text = String(cString: entry)
             let name = String(text.prefix { $0 != "=" })
-            if !removing.contains(name), adding[name] == nil { entries.append(text) }
+            if !removing.contains(name), adding[name] == nil, !removingPrefixes.contains(where: name.hasPrefix) {
+                entries.append(text)
+            }
             index += 1
         }
         for (name, value) in adding.sorted(by: { $0.key < $1.key }) { entries.append(name + "=" + value) }

@@ -74,6 +74,11 @@ extension Substring {
 }
 
 extension String {
+    /// Without `character` at either end.
+    public func trimmingCharacters(in character: Character) -> String {
+        String(drop { $0 == character }.reversed().drop { $0 == character }.reversed())
+    }
+
     /// The text up to the first newline.
     public var firstLine: String { split(separator: "\n").first.map(String.init) ?? "" }
 }

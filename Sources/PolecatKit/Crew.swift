@@ -13,9 +13,7 @@ extension Polecats {
     /// Where crew worktrees go: `gt.crew.root`, else `<repo>-crew/` beside the main checkout.
     func crewRoot() throws -> String {
         if let configured = try repository.config("gt.crew.root"), !configured.isEmpty { return configured }
-        var parts = repository.commonDir.split(separator: "/").map(String.init)
-        if parts.last == ".git" { parts.removeLast() }
-        return "/" + parts.joined(separator: "/") + "-crew"
+        return mainCheckout + "-crew"
     }
 
     /// Adds a crew member: its branch (kept if it exists), its worktree, the hooks on for it,
@@ -64,12 +62,8 @@ extension Polecats {
         let store = try crew
         let record = try store.require(name)
         guard record.state != .nuked else { throw GasworksError(.refused, "crew member '\(name)' is already removed") }
-        if let path = record.worktree, LocalFile.isDirectory(path), !force {
-            let status = try ChildProcess.run(
-                ["git", "status", "--porcelain"], in: path, environment: ChildProcess.environment())
-            if !status.text.isEmpty {
-                throw GasworksError(.refused, "\(path) has uncommitted changes: commit them, or crew remove --force")
-            }
+        if let path = record.worktree, LocalFile.isDirectory(path), !force, try hasUncommittedChanges(path) {
+            throw GasworksError(.refused, "\(path) has uncommitted changes: commit them, or crew remove --force")
         }
         let head = try record.branch.flatMap { try repository.referenceTarget("refs/heads/" + $0) }
         let merged = try isMerged(record)

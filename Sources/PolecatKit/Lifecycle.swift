@@ -59,12 +59,7 @@ extension Polecats {
         guard record.state == .running, let worktree = record.worktree, let branch = record.branch else {
             throw GasworksError(.refused, "\(record.address) is \(record.state.rawValue), not running")
         }
-        let status = try ChildProcess.run(
-            ["git", "status", "--porcelain"], in: worktree, environment: ChildProcess.environment())
-        guard status.status == 0 else {
-            throw GasworksError(.repository, "cannot read the state of \(worktree): \(status.text.firstLine)")
-        }
-        if !status.text.isEmpty {
+        if try hasUncommittedChanges(worktree) {
             throw GasworksError(
                 .refused, "\(worktree) has uncommitted changes: commit them (or remove them) before git polecat done")
         }
@@ -173,12 +168,9 @@ extension Polecats {
                     + "let the refinery merge it, or nuke --force (keeps the branch)")
         }
         var done: [String] = []
-        if let worktree = record.worktree, LocalFile.isDirectory(worktree) {
-            let status = try ChildProcess.run(
-                ["git", "status", "--porcelain"], in: worktree, environment: ChildProcess.environment())
-            if !status.text.isEmpty, !force {
-                throw GasworksError(.refused, "\(worktree) has uncommitted changes: commit them, or nuke --force")
-            }
+        if let worktree = record.worktree, LocalFile.isDirectory(worktree), !force, try hasUncommittedChanges(worktree)
+        {
+            throw GasworksError(.refused, "\(worktree) has uncommitted changes: commit them, or nuke --force")
         }
         if let worktree = record.worktree {
             try removeWorktree(worktree)
@@ -191,12 +183,7 @@ extension Polecats {
         }
         if record.state != .done, let bead = record.bead {
             // The work was not finished: the bead goes back to ready for someone else.
-            let beads = try BeadStore(repository: repository, actor: actor)
-            _ = try beads.update(bead, op: "release") { bead in
-                guard bead.status == .inProgress, bead.assignee == record.address else { return }
-                bead.status = .open
-                bead.assignee = nil
-            }
+            try release(bead, heldBy: record.address)
         }
         _ = try? ChildProcess.run(["rm", "-rf", directory(Self.key(record))])
         try store.update(name, op: "nuke") { current in

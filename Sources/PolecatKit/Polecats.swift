@@ -33,12 +33,18 @@ public final class Polecats {
     /// `<common dir>/gt/polecats/<name>/`: the prompt and agent logs (never state).
     public func directory(_ name: String) -> String { repository.commonDir + "gt/polecats/" + name }
 
+    /// The main checkout (or bare repository), from the common git dir, so every worktree of
+    /// the rig names the same one.
+    var mainCheckout: String {
+        var parts = repository.commonDir.split(separator: "/").map(String.init)
+        if parts.last == ".git" { parts.removeLast() }
+        return "/" + parts.joined(separator: "/")
+    }
+
     /// Where worktrees go: `gt.polecat.root`, else `<repo>-polecats/` beside the main checkout.
     public func worktreeRoot() throws -> String {
         if let configured = try repository.config("gt.polecat.root"), !configured.isEmpty { return configured }
-        var parts = repository.commonDir.split(separator: "/").map(String.init)
-        if parts.last == ".git" { parts.removeLast() }
-        return "/" + parts.joined(separator: "/") + "-polecats"
+        return mainCheckout + "-polecats"
     }
 
     /// Reserves a name: the requested one, else the first free one in `names`. The record is
@@ -137,12 +143,7 @@ public final class Polecats {
             _ = try? store.update(reserved.name, op: "nuke") { current in
                 if current.generation == reserved.generation { current.state = .nuked }
             }
-            _ = try? worker.update(bead, op: "release") { bead in
-                if bead.assignee == reserved.address, bead.status == .inProgress {
-                    bead.status = .open
-                    bead.assignee = nil
-                }
-            }
+            try? release(bead, heldBy: reserved.address)
             throw error
         }
         if try atCapacity() {
@@ -248,13 +249,7 @@ public final class Polecats {
             _ = try? store.update(name, op: "nuke") { current in
                 if current.generation == generation, current.state == .queued { current.state = .nuked }
             }
-            let worker = try BeadStore(repository: repository, actor: record.address)
-            _ = try? worker.update(bead, op: "release") { bead in
-                if bead.assignee == record.address {
-                    bead.status = .open
-                    bead.assignee = nil
-                }
-            }
+            try? release(bead, heldBy: record.address)
             throw error
         }
     }
@@ -303,13 +298,6 @@ public final class Polecats {
         if let molecule = record.molecule { environment["GT_MOLECULE"] = molecule }
         // The agent acts as the polecat: no inherited actor or mailbox of whoever started it.
         // Nothing of whoever started it: every GT_ variable is set afresh.
-        var inherited = ChildProcess.repositoryVariables
-        var index = 0
-        while let entry = environ[index] {
-            let name = String(String(cString: entry).prefix { $0 != "=" })
-            if name.hasPrefix("GT_") { inherited.insert(name) }
-            index += 1
-        }
         let log = directory(key) + "/agent-\(generation).log"
         let pid: pid_t
         if record.string("session") == "tmux" {
@@ -318,11 +306,11 @@ public final class Polecats {
             pid = try Tmux.start(
                 session, command: command, in: worktree,
                 variables: environment, log: log,
-                environment: ChildProcess.environment(removing: inherited, adding: [:]))
+                environment: ChildProcess.environment(removingPrefixes: ["GT_"]))
         } else {
             pid = try ChildProcess.spawnDetached(
                 ["/bin/sh", "-c", command], in: worktree,
-                environment: ChildProcess.environment(removing: inherited, adding: environment), log: log)
+                environment: ChildProcess.environment(removingPrefixes: ["GT_"], adding: environment), log: log)
         }
         record.pid = pid
         record.pidStart = ChildProcess.startTime(of: pid)
@@ -362,11 +350,29 @@ public final class Polecats {
 
     /// The rig's name: its main checkout's directory name.
     public func rigName() -> String {
-        // From the common git dir, so a polecat's worktree names the same rig.
-        var parts = repository.commonDir.split(separator: "/").map(String.init)
-        if parts.last == ".git" { parts.removeLast() }
-        let name = parts.last ?? "rig"
+        let name = mainCheckout.split(separator: "/").last.map(String.init) ?? "rig"
         return name.hasSuffix(".git") ? String(name.dropLast(4)) : name
+    }
+
+    /// Gives `bead` back to ready if `address` still holds it (a sling or launch undone, work
+    /// not finished).
+    func release(_ bead: String, heldBy address: String) throws {
+        let beads = try BeadStore(repository: repository, actor: actor)
+        try beads.update(bead, op: "release") { bead in
+            guard bead.status == .inProgress, bead.assignee == address else { return }
+            bead.status = .open
+            bead.assignee = nil
+        }
+    }
+
+    /// Whether a worktree holds changes not committed (`git status --porcelain`).
+    func hasUncommittedChanges(_ worktree: String) throws -> Bool {
+        let status = try ChildProcess.run(
+            ["git", "status", "--porcelain"], in: worktree, environment: ChildProcess.environment())
+        guard status.status == 0 else {
+            throw GasworksError(.repository, "cannot read the state of \(worktree): \(status.text.firstLine)")
+        }
+        return !status.text.isEmpty
     }
 
     /// The tmux session of a record: one tmux server serves every rig, so the name carries

@@ -67,9 +67,3 @@ public enum Tmux {
         throw GasworksError(.repository, "cannot run tmux: \(String(cString: strerror(errno)))")
     }
 }
-
-extension String {
-    func trimmingCharacters(in character: Character) -> String {
-        String(drop { $0 == character }.reversed().drop { $0 == character }.reversed())
-    }
-}

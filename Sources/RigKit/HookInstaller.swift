@@ -378,10 +378,3 @@ public struct HookInstaller {
         return shells.contains(program) ? program : nil
     }
 }
-
-extension String {
-    func trimmingCharacters(in character: Character) -> String {
-        String(drop { $0 == character }.reversed().drop { $0 == character }.reversed())
-    }
-
-}
