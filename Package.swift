@@ -23,7 +23,9 @@ let package = Package(
         ),
         // Replaces the CA-bundle loading libgit2 does at start-up (see startup.c).
         .target(name: "CLibgit2Startup"),
-        .target(name: "GitKit", dependencies: ["CLibgit2", "CLibgit2Startup"]),
+        // posix_spawn and pipe extensions of glibc (see spawn.c).
+        .target(name: "CSpawn"),
+        .target(name: "GitKit", dependencies: ["CLibgit2", "CLibgit2Startup", "CSpawn"]),
         .target(name: "BeadKit", dependencies: ["GitKit"]),
         .target(name: "MailKit", dependencies: ["GitKit", "BeadKit"]),
         .target(name: "MoleculeKit", dependencies: ["GitKit", "BeadKit", "MailKit"]),
@@ -55,7 +57,7 @@ let package = Package(
             dependencies: ["GitKit", "BeadKit", "TestSupport"],
             path: "Benchmarks/Sources/gasworks-bench"
         ),
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["CSpawn"], path: "Tests/TestSupport"),
         .testTarget(name: "GitKitTests", dependencies: ["GitKit", "TestSupport", "gitkit-probe"]),
         .testTarget(name: "BeadKitTests", dependencies: ["BeadKit", "GitKit", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["GitKit", "TestSupport", "gasworks", "gasworks-hook", "gasworks-formula"]),

@@ -1,4 +1,4 @@
-import CLibgit2Startup
+import CSpawn
 
 #if canImport(Glibc)
     import Glibc
@@ -58,15 +58,14 @@ public enum ChildProcess {
     ) throws -> ChildOutcome {
         precondition(!argv.isEmpty)
         var pipeEnds: [Int32] = [0, 0]
-        guard pipe(&pipeEnds) == 0 else {
+        // Both ends close-on-exec from the start: no child another thread spawns inherits
+        // them; the spawned one gets the write end as 1 and 2.
+        guard gw_pipe_cloexec(&pipeEnds) == 0 else {
             throw GitError(
                 code: .other(-1), message: "cannot create a pipe: \(String(cString: strerror(errno)))",
                 function: "pipe2")
         }
         let (readEnd, writeEnd) = (pipeEnds[0], pipeEnds[1])
-        // Neither end leaks into other children; the spawned one gets the write end as 1 and 2.
-        _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
-        _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

@@ -80,30 +80,26 @@ final class ResultBox: @unchecked Sendable {
 
     @Test func sigkillDuringABulkCreateLeavesEveryBeadWholeOrAbsent() throws {
         let rig = try TemporaryRig()
-        func startBulk(_ round: Int) throws -> Process {
+        func startBulk(_ round: Int) throws -> Child {
             let input = (1...2_000).map { "bulk \(round) \($0)" }.joined(separator: "\n") + "\n"
             try input.write(toFile: rig.root + "/bulk-\(round).txt", atomically: true, encoding: .utf8)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "exec git bead create --stdin -q < \(rig.root)/bulk-\(round).txt > /dev/null"]
-            process.currentDirectoryURL = URL(fileURLWithPath: rig.path)
-            process.environment = rig.repository.environment
-            try process.run()
-            return process
+            // The tool itself, not git's wrapper process, so the kill reaches the writer.
+            return try Child.start(
+                ["/bin/sh", "-c", "exec '\(rig.bin)/git-bead' create --stdin -q < \(rig.root)/bulk-\(round).txt"],
+                in: rig.path, environment: rig.repository.environment)
         }
         // An uninterrupted run first, to know how long the whole bulk create takes.
         let start = Date()
         let full = try startBulk(0)
-        full.waitForExit()
-        #expect(full.terminationStatus == 0)
+        #expect(full.wait() == 0)
         let duration = Date().timeIntervalSince(start)
         var expectedTitles = Set((1...2_000).map { "bulk 0 \($0)" })
 
         for (round, fraction) in [0.5, 0.75, 0.85, 0.92, 0.97].enumerated() {
             let process = try startBulk(round + 1)
             usleep(UInt32(duration * fraction * 1_000_000))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitForExit()
+            process.signal(SIGKILL)
+            process.wait()
 
             let fsck = try rig.git(["fsck", "--strict", "--no-dangling"])
             #expect(fsck.status == 0, "fsck after kill at \(fraction): \(fsck.stderr)")

@@ -147,26 +147,21 @@ extension TemporaryRig {
 
     @Test func waitSleepsWithoutCPUAndWakesOnASendFromAnotherProcess() throws {
         let rig = try TemporaryRig(tools: ["mail"])
-        let waiter = Process()
-        waiter.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        waiter.arguments = ["git", "mail", "wait", "-b", "deacon", "--timeout", "60", "-q"]
-        waiter.currentDirectoryURL = URL(fileURLWithPath: rig.path)
-        waiter.environment = rig.repository.environment
-        let output = Pipe()
-        waiter.standardOutput = output
-        try waiter.run()
+        let waiter = try Child.start(
+            ["git", "mail", "wait", "-b", "deacon", "--timeout", "60", "-q"], in: rig.path,
+            environment: rig.repository.environment, stdout: .capture)
         usleep(1_500_000)
         #expect(waiter.isRunning)
         // CPU ticks of the whole waiting process tree (git and the mail binary) so far.
-        let ticks = cpuTicks(of: waiter.processIdentifier)
+        let ticks = cpuTicks(of: waiter.pid)
         #expect(ticks < 20, "waiting used \(ticks) ticks of CPU")
         usleep(1_000_000)
-        #expect(cpuTicks(of: waiter.processIdentifier) - ticks <= 2, "CPU used while idle")
+        #expect(cpuTicks(of: waiter.pid) - ticks <= 2, "CPU used while idle")
 
         let sent = try rig.mail("send", "deacon", "-s", "patrol now", "-q")
-        waiter.waitForExit()
-        #expect(waiter.terminationStatus == 0)
-        #expect(String(decoding: readToEnd(output.fileHandleForReading), as: UTF8.self) == sent + "\n")
+        let printed = waiter.readAll()
+        #expect(waiter.wait() == 0)
+        #expect(printed == sent + "\n")
 
         let timedOut = try rig.git(["mail", "wait", "-b", "deacon", "--timeout", "0.2"])
         #expect(timedOut.status == 1 && timedOut.stderr == "fatal: no new message in deacon within 0.2 s\n")
@@ -174,19 +169,13 @@ extension TemporaryRig {
 
     @Test func watchStreamsMessagesAsTheyArrive() throws {
         let rig = try TemporaryRig(tools: ["mail"])
-        let watcher = Process()
-        watcher.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        watcher.arguments = ["git", "mail", "watch", "-b", "refinery", "--count", "3", "--timeout", "60", "-q"]
-        watcher.currentDirectoryURL = URL(fileURLWithPath: rig.path)
-        watcher.environment = rig.repository.environment
-        let output = Pipe()
-        watcher.standardOutput = output
-        try watcher.run()
+        let watcher = try Child.start(
+            ["git", "mail", "watch", "-b", "refinery", "--count", "3", "--timeout", "60", "-q"], in: rig.path,
+            environment: rig.repository.environment, stdout: .capture)
         usleep(500_000)
         let ids = try (1...3).map { try rig.mail("send", "refinery", "-s", "merge \($0)", "-q") }
-        watcher.waitForExit()
-        #expect(watcher.terminationStatus == 0)
-        let streamed = String(decoding: readToEnd(output.fileHandleForReading), as: UTF8.self)
+        let streamed = watcher.readAll()
+        #expect(watcher.wait() == 0)
         #expect(streamed.split(separator: "\n").map(String.init) == ids)
     }
 }

@@ -394,32 +394,28 @@ let fixtures = ["GT_FORMULA_PATH": fixtureFormulas]
         try rig.writeFormula("big", generatedFormula(name: "big", count: 1_025))
         #expect(
             try rig.molecule("formula", "cook", "big", "--var", "topic=t", "-q").split(separator: "\n").count == 1_025)
-        func startPour() throws -> Process {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "exec git molecule pour big --var topic=t -q > /dev/null"]
-            process.currentDirectoryURL = URL(fileURLWithPath: rig.path)
-            process.environment = rig.repository.environment
-            try process.run()
-            return process
+        func startPour() throws -> Child {
+            // The tool itself, not git's wrapper process, so the kill reaches the writer.
+            try Child.start(
+                ["\(rig.bin)/git-molecule", "pour", "big", "--var", "topic=t", "-q"], in: rig.path,
+                environment: rig.repository.environment)
         }
         let start = Date()
         let full = try startPour()
-        full.waitForExit()
-        #expect(full.terminationStatus == 0)
+        #expect(full.wait() == 0)
         let duration = Date().timeIntervalSince(start)
         var molecules = 1
         for fraction in [0.3, 0.6, 0.8, 0.9, 0.95, 0.99] {
             let process = try startPour()
             usleep(UInt32(duration * fraction * 1_000_000))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitForExit()
+            process.signal(SIGKILL)
+            let status = process.wait()
             let fsck = try rig.git(["fsck", "--strict", "--no-dangling"])
             #expect(fsck.status == 0, "fsck after kill at \(fraction): \(fsck.stderr)")
             let refs = try rig.repository.gitOutput("for-each-ref", "--format=%(refname)", "refs/gt/beads/")
                 .split(separator: "\n").map(String.init)
             let roots = refs.filter { !$0.dropFirst("refs/gt/beads/".count).contains(".") }
-            if process.terminationStatus == 0 || roots.count > molecules { molecules = roots.count }
+            if status == 0 || roots.count > molecules { molecules = roots.count }
             // Every molecule that exists is whole: its bead and all 1,025 steps.
             #expect(roots.count == molecules && refs.count == molecules * 1_026, "after kill at \(fraction)")
             for root in roots {

@@ -222,22 +222,15 @@ import Testing
             git polecat done -q > '\(marks)/'"$GT_POLECAT.mr" 2> '\(marks)/'"$GT_POLECAT.err"; \
             echo $? > '\(marks)/'"$GT_POLECAT.exit"
             """
-        let slings = try beads.map { bead -> Process in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["git", "polecat", "sling", bead, "--formula", "one", "--agent", agent, "-q"]
-            process.currentDirectoryURL = URL(fileURLWithPath: rig.path)
-            process.environment = rig.repository.environment
-            process.standardOutput = FileHandle.nullDevice
-            _ = FileManager.default.createFile(atPath: "\(marks)/sling-\(bead).err", contents: nil)
-            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(marks)/sling-\(bead).err"))
-            try process.run()
-            return process
+        let slings = try beads.map { bead in
+            try Child.start(
+                ["git", "polecat", "sling", bead, "--formula", "one", "--agent", agent, "-q"], in: rig.path,
+                environment: rig.repository.environment, stderr: .file("\(marks)/sling-\(bead).err"))
         }
         for (sling, bead) in zip(slings, beads) {
-            sling.waitForExit()
+            let status = sling.wait()
             let error = (try? String(contentsOfFile: "\(marks)/sling-\(bead).err", encoding: .utf8)) ?? ""
-            #expect(sling.terminationStatus == 0, "\(error)")
+            #expect(status == 0, "\(error)")
         }
         let records =
             try JSONSerialization.jsonObject(

@@ -23,16 +23,12 @@ import Testing
         for (index, step) in steps.enumerated() {
             _ = try w.rig.checked(["molecule", "done", step], env: ["GT_POLECAT": "p\(index)"])
         }
-        let witnesses = (0..<3).map { _ in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "exec git witness check --submitted -q > /dev/null 2>&1"]
-            process.currentDirectoryURL = URL(fileURLWithPath: w.rig.path)
-            process.environment = w.rig.repository.environment
-            return process
+        let witnesses = try (0..<3).map { _ in
+            try Child.start(
+                ["git", "witness", "check", "--submitted", "-q"], in: w.rig.path,
+                environment: w.rig.repository.environment)
         }
-        for witness in witnesses { try witness.run() }
-        for witness in witnesses { witness.waitForExit() }
+        for witness in witnesses { witness.wait() }
         for step in steps {
             let shown = try w.rig.json(try w.rig.bead("show", step, "--json"))
             #expect(shown["status"] as? String == "closed", "\(step)")
@@ -64,19 +60,16 @@ import Testing
                 """)
         let mark = w.rig.root + "/ran-once"
         try w.finishStep(1, file: "a.txt", contents: "a\n")
-        let witness = Process()
-        witness.executableURL = URL(fileURLWithPath: "/bin/sh")
         // The witness itself, not git's wrapper process, so the kill reaches it.
-        witness.arguments = ["-c", "exec '\(w.rig.bin)/git-witness' check \(w.molecule).1 > /dev/null 2>&1"]
-        witness.currentDirectoryURL = URL(fileURLWithPath: w.rig.path)
-        witness.environment = w.rig.repository.environment.merging(["MARK": mark]) { $1 }
-        try witness.run()
+        let witness = try Child.start(
+            ["\(w.rig.bin)/git-witness", "check", "\(w.molecule).1"], in: w.rig.path,
+            environment: w.rig.repository.environment.merging(["MARK": mark]) { $1 })
         // Kill it while its check runs in the witness's checkout.
         let deadline = Date().addingTimeInterval(20)
         while !FileManager.default.fileExists(atPath: mark), Date() < deadline { usleep(20_000) }
         #expect(FileManager.default.fileExists(atPath: mark))
-        kill(witness.processIdentifier, SIGKILL)
-        witness.waitForExit()
+        witness.signal(SIGKILL)
+        witness.wait()
         _ = try? run("pkill", ["-KILL", "-f", "sleep 20"])
 
         #expect(try w.state(1) == "submitted")

@@ -8,18 +8,11 @@ import Testing
 
     @Test func eightProcessesIncrementingOneRefEndAtExactlySixteenHundred() throws {
         let repo = try TemporaryRepository()
-        let processes = try (0..<8).map { _ -> Process in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: probe)
-            process.arguments = ["cas-increment", repo.path, "refs/gt/counter", "200"]
-            process.environment = repo.environment
-            try process.run()
-            return process
+        let processes = try (0..<8).map { _ in
+            try Child.start(
+                [probe, "cas-increment", repo.path, "refs/gt/counter", "200"], environment: repo.environment)
         }
-        for process in processes {
-            process.waitForExit()
-            #expect(process.terminationStatus == 0)
-        }
+        for process in processes { #expect(process.wait() == 0) }
         let opened = try Repository.open(repo.path)
         let tip = try #require(try opened.referenceTarget("refs/gt/counter"))
         let tree = try opened.commit(tip).tree
@@ -33,14 +26,8 @@ import Testing
         func written() throws -> Int { Int(try repo.gitOutput("rev-list", "--count", "--glob=refs/gt/churn/*")) ?? 0 }
         var writtenBefore = 0
         for round in 0..<6 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: probe)
-            process.arguments = ["churn", repo.path]
-            process.environment = repo.environment
-            let output = Pipe()
-            process.standardOutput = output
-            try process.run()
-            readSome(output.fileHandleForReading)  // "ready"
+            let process = try Child.start([probe, "churn", repo.path], environment: repo.environment, stdout: .capture)
+            process.readSome()  // "ready"
             // Kill only once the writer is writing (however loaded the machine is), at a
             // different moment of its loop each round.
             var polls = 0
@@ -49,9 +36,8 @@ import Testing
                 usleep(10_000)
             }
             usleep(UInt32(round * 7_919 % 40_000))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitForExit()
-            #expect(process.terminationReason == .uncaughtSignal)
+            process.signal(SIGKILL)
+            #expect(process.wait() == 128 + SIGKILL)
             let now = try written()
             #expect(now > writtenBefore)
             writtenBefore = now
@@ -95,21 +81,13 @@ import Testing
     @Test func exactlyOneCreatorWinsEachRef() throws {
         let repo = try TemporaryRepository()
         let probe = builtProduct("gitkit-probe")
-        let outputs = try (0..<8).map { _ -> (Process, Pipe) in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: probe)
-            process.arguments = ["create-race", repo.path, "200"]
-            process.environment = repo.environment
-            let output = Pipe()
-            process.standardOutput = output
-            try process.run()
-            return (process, output)
+        let processes = try (0..<8).map { _ in
+            try Child.start([probe, "create-race", repo.path, "200"], environment: repo.environment, stdout: .capture)
         }
         var winners: [Int: Int] = [:]
-        for (process, output) in outputs {
-            let text = String(decoding: readToEnd(output.fileHandleForReading), as: UTF8.self)
-            process.waitForExit()
-            #expect(process.terminationStatus == 0)
+        for process in processes {
+            let text = process.readAll()
+            #expect(process.wait() == 0)
             for index in text.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap({ Int($0) }) {
                 winners[index, default: 0] += 1
             }

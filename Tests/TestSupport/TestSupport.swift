@@ -30,45 +30,6 @@ public func pinnedEnvironment(home: String, extra: [String: String] = [:]) -> [S
     return env
 }
 
-/// Runs `executable` with `arguments` and waits for it (a termination handler, not
-/// `waitUntilExit`, which adds tens of milliseconds per child on Linux).
-@discardableResult
-public func run(
-    _ executable: String, _ arguments: [String], in directory: String? = nil,
-    environment: [String: String]? = nil, input: String? = nil
-) throws -> ProcessResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
-    process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    if let environment { process.environment = environment }
-    let outPipe = Pipe()
-    let errPipe = Pipe()
-    let inPipe = Pipe()
-    process.standardOutput = outPipe
-    process.standardError = errPipe
-    process.standardInput = inPipe
-    let done = DispatchSemaphore(value: 0)
-    process.terminationHandler = { _ in done.signal() }
-    try process.run()
-    // Feed stdin and drain both pipes concurrently so a full pipe never blocks either side.
-    let group = DispatchGroup()
-    let writer = inPipe.fileHandleForWriting
-    DispatchQueue.global().async(group: group) {
-        if let input { writer.write(Data(input.utf8)) }
-        try? writer.close()
-    }
-    nonisolated(unsafe) var outData = Data()
-    nonisolated(unsafe) var errData = Data()
-    DispatchQueue.global().async(group: group) { outData = readToEnd(outPipe.fileHandleForReading) }
-    DispatchQueue.global().async(group: group) { errData = readToEnd(errPipe.fileHandleForReading) }
-    group.wait()
-    done.wait()
-    return ProcessResult(
-        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-        stderr: String(decoding: errData, as: UTF8.self))
-}
-
 /// A temporary directory with a fresh repository in it, removed when the value is released.
 public final class TemporaryRepository: @unchecked Sendable {
     public let root: String
@@ -204,41 +165,5 @@ public final class TemporaryRig: @unchecked Sendable {
     /// Every ref under refs/gt/ with its target, as `git for-each-ref` shows them.
     public func stateRefs() throws -> String {
         try repository.gitOutput("for-each-ref", "--format=%(refname) %(objectname)", "refs/gt/")
-    }
-}
-
-extension Process {
-    /// Waits until the child has really exited. Foundation's `waitUntilExit` on Linux can
-    /// return while `isRunning` is still true when called off the main run loop (as test
-    /// functions are), leaving `terminationStatus` unset and the child still working.
-    public func waitForExit() {
-        waitUntilExit()
-        while isRunning { usleep(1_000) }
-    }
-}
-
-/// Everything a pipe delivers until its writers close it. A plain `read` loop that retries
-/// when a signal interrupts it: Foundation's `readDataToEndOfFile` traps on `EINTR`, which
-/// a test process running many children at once does receive.
-public func readToEnd(_ handle: FileHandle) -> Data {
-    var data = Data()
-    var buffer = [UInt8](repeating: 0, count: 65_536)
-    while true {
-        let count = read(handle.fileDescriptor, &buffer, buffer.count)
-        if count < 0, errno == EINTR { continue }
-        if count <= 0 { break }
-        data.append(contentsOf: buffer[0..<count])
-    }
-    return data
-}
-
-/// Waits for the next bytes a pipe delivers (retrying on `EINTR`, as `readToEnd` does).
-@discardableResult
-public func readSome(_ handle: FileHandle) -> Data {
-    var buffer = [UInt8](repeating: 0, count: 4_096)
-    while true {
-        let count = read(handle.fileDescriptor, &buffer, buffer.count)
-        if count < 0, errno == EINTR { continue }
-        return Data(buffer[0..<max(count, 0)])
     }
 }
