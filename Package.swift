@@ -38,12 +38,15 @@ let package = Package(
         .target(name: "RigKit", dependencies: ["GitKit", "BeadKit", "MoleculeKit", "WitnessKit", "HookKit"]),
         .target(
             name: "PolecatKit", dependencies: ["GitKit", "BeadKit", "MailKit", "MoleculeKit", "HookKit", "RigKit"]),
+        .target(
+            name: "RefineryKit",
+            dependencies: ["GitKit", "BeadKit", "MailKit", "MoleculeKit", "HookKit", "WitnessKit", "PolecatKit"]),
         // Every tool's command line, run by both executables below.
         .target(
             name: "GasworksCLI",
             dependencies: [
                 "BeadKit", "GitKit", "MailKit", "MoleculeKit", "WitnessKit", "RigKit", "HookKit", "PolecatKit",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "RefineryKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // The multi-call binary (git-bead, git-mail, …) without TOML or Foundation.

@@ -38,10 +38,7 @@ extension LocalFile {
     /// real path: `<prefix>/share/gasworks/<name>` when installed, else `<name>` at the top
     /// of the source tree it was built in.
     public static func shippedDirectory(_ name: String) -> String? {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard count > 0 else { return nil }
-        var directory = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard var directory = currentExecutable() else { return nil }
         for _ in 0..<5 {
             directory = String(directory[..<(directory.lastIndex(of: "/") ?? directory.startIndex)])
             guard !directory.isEmpty else { return nil }
@@ -52,6 +49,14 @@ extension LocalFile {
             }
         }
         return nil
+    }
+
+    /// The running executable's real path (symlinks such as `git-bead` resolved).
+    public static func currentExecutable() -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 

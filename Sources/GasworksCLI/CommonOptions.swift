@@ -34,5 +34,8 @@ struct Gasworks: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gasworks",
         abstract: "Git-native coordination for many coding agents; each tool also runs as `git <tool>`.",
-        subcommands: [GitBead.self, GitMail.self, GitMolecule.self, GitWitness.self, GitRig.self, GitPolecat.self])
+        subcommands: [
+            GitBead.self, GitMail.self, GitMolecule.self, GitWitness.self, GitRig.self, GitPolecat.self,
+            GitRefinery.self,
+        ])
 }

@@ -24,6 +24,7 @@ public enum GasworksCommandLine {
         case "git-witness": runMain(GitWitness.self)
         case "git-rig": runMain(GitRig.self)
         case "git-polecat": runMain(GitPolecat.self)
+        case "git-refinery": runMain(GitRefinery.self)
         default: runMain(Gasworks.self)
         }
     }

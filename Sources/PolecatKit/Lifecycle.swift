@@ -76,22 +76,11 @@ extension Polecats {
         }
         let target = try RigConfig.target(repository)
         let beads = try BeadStore(repository: repository, actor: record.address)
-        var request = Bead(id: "", title: "Merge \(branch)")
-        request.issueType = "merge-request"
-        request.description =
-            "Work of \(record.address) on \(record.bead ?? "?"), for the refinery to land on \(target)."
-        var info: [String: JSONValue] = [
-            "branch": .string(branch), "target": .string(target), "head": .string(head.hex),
-            "polecat": .string(record.name), "generation": .string(record.generation ?? ""),
-        ]
-        if let bead = record.bead { info["bead"] = .string(bead) }
-        if let molecule = record.molecule { info["molecule"] = .string(molecule) }
-        if let base = record.string("base") { info["base"] = .string(base) }
-        request.fields["merge_request"] = .object(info)
-        if let bead = record.bead {
-            request.dependencies.append(
-                Dependency(issue: "", dependsOn: bead, type: .related, createdAt: beads.now, createdBy: beads.actor))
-        }
+        let request = MergeRequest.draft(
+            branch: branch, head: head, target: target,
+            description: "Work of \(record.address) on \(record.bead ?? "?"), for the refinery to land on \(target).",
+            by: record, bead: record.bead, molecule: record.molecule, base: record.string("base"), at: beads.now,
+            actor: beads.actor)
         let created: StoredBead
         do {
             created = try beads.create(request)
@@ -108,6 +97,15 @@ extension Polecats {
                     + "Merge request: \(created.bead.id) (git bead show \(created.bead.id)).",
                 type: "task"),
             to: [try Address("refinery"), try Address("witness")], cc: [])
+        // A request the refinery sent back is superseded by this one.
+        if let earlier = record.string("merge_request"),
+            let previous = try? MergeRequest.load(earlier, in: beads), previous.state == .bounced
+        {
+            _ = try? beads.update(earlier, op: "supersede") { bead in
+                MergeRequest.set(&bead, ["state": .string(MergeRequest.State.rejected.rawValue)])
+                bead.markClosed(at: beads.now, reason: "superseded by \(created.bead.id)")
+            }
+        }
         try store.update(record.name, op: "merge-request") { polecat in
             polecat.fields["merge_request"] = .string(created.bead.id)
         }

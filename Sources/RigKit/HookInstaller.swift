@@ -16,7 +16,10 @@ import GitKit
 ///
 /// Both are removed again without a trace.
 public struct HookInstaller {
+    /// The hooks of a repository with checkouts.
     public static let names = ["prepare-commit-msg", "commit-msg", "post-commit", "pre-push", "reference-transaction"]
+    /// The hooks of a bare hub that clones push to: the refinery starts on a push.
+    public static let hubNames = ["post-receive"]
     static let begin = "# >>> gasworks >>> (managed by git rig hooks; your own code can follow the end marker)"
     static let beginPrefix = "# >>> gasworks >>>"
     static let end = "# <<< gasworks <<<"
@@ -57,6 +60,9 @@ public struct HookInstaller {
     let includeFile: String
     let templates: String
     let target: String
+    /// `names`, or `hubNames` in a bare repository (which always uses `everywhere`: it has
+    /// no checkouts, so no workers).
+    public let names: [String]
 
     /// Where the hooks of `mode` live.
     public var directory: String { mode == .workers ? workerDirectory : userDirectory }
@@ -65,7 +71,10 @@ public struct HookInstaller {
         self.repository = repository
         workerDirectory = repository.commonDir + "gt/hooks"
         includeFile = repository.commonDir + "gt/hooks.config"
-        if let mode {
+        names = repository.isBare ? Self.hubNames : Self.names
+        if repository.isBare {
+            self.mode = .everywhere
+        } else if let mode {
             self.mode = mode
         } else if let configured = try repository.config(Self.modeKey), !configured.isEmpty {
             guard let mode = Mode(rawValue: configured) else {
@@ -125,14 +134,14 @@ public struct HookInstaller {
 
     public func status() throws -> [Status] {
         if mode == .workers {
-            return try Self.names.map { name in
+            return try names.map { name in
                 let file = workerDirectory + "/" + name
                 let state: State =
                     read(file) == nil ? .missing : read(file) == (try workerHook(name)) ? .installed : .outdated
                 return Status(name: name, path: file, state: state, keepsUserHook: LocalFile.isExecutable(path(name)))
             }
         }
-        return try Self.names.map { name in
+        return try names.map { name in
             let file = path(name)
             let user = LocalFile.isFile(file + Self.userSuffix)
             guard let text = read(file), let found = Self.blockRange(in: text) else {
@@ -212,7 +221,7 @@ public struct HookInstaller {
             _ = try removeBlocks()
             LocalFile.makeDirectories(workerDirectory)
             var actions: [(String, String)] = []
-            for name in Self.names {
+            for name in names {
                 let file = workerDirectory + "/" + name
                 let text = try workerHook(name)
                 let existing = read(file)
@@ -249,7 +258,7 @@ public struct HookInstaller {
     func installBlocks() throws -> [(name: String, action: String)] {
         LocalFile.makeDirectories(userDirectory)
         var actions: [(String, String)] = []
-        for name in Self.names {
+        for name in names {
             let file = path(name)
             let block = try block(name)
             let action: String
@@ -292,7 +301,7 @@ public struct HookInstaller {
             try repository.unsetConfig(entry.name)
         }
         unlink(includeFile)
-        for name in Self.names { unlink(workerDirectory + "/" + name) }
+        for name in names { unlink(workerDirectory + "/" + name) }
         rmdir(workerDirectory)
     }
 
@@ -302,7 +311,7 @@ public struct HookInstaller {
     /// Removes the hooks of both modes, restoring the user's hooks as they were.
     @discardableResult
     public func uninstall() throws -> [(name: String, action: String)] {
-        let hadWorkerHooks = Self.names.contains { LocalFile.isFile(workerDirectory + "/" + $0) }
+        let hadWorkerHooks = names.contains { LocalFile.isFile(workerDirectory + "/" + $0) }
         try removeWorkerHooks()
         let actions = try removeBlocks()
         return actions.map { name, action in
@@ -312,7 +321,7 @@ public struct HookInstaller {
 
     func removeBlocks() throws -> [(name: String, action: String)] {
         var actions: [(String, String)] = []
-        for name in Self.names {
+        for name in names {
             let file = path(name)
             guard let existing = read(file), let found = Self.blockRange(in: existing) else {
                 actions.append((name, "not installed"))

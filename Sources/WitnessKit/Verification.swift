@@ -10,6 +10,8 @@ public struct Verification: Sendable {
         public var key: String
         public var ok: Bool
         public var reason: String
+        /// Where the step stands (`StepState`): a `submitted` step waits for the witness.
+        public var state: String = ""
     }
     public struct MoleculeResult: Sendable {
         public var id: String
@@ -77,7 +79,8 @@ extension Witness {
                 if !(info?["checks"]?.arrayValue ?? []).isEmpty { withChecks.insert(step.id) }
                 let (ok, reason, commit) = try judge(step, bead: bead, head: head, signer: signer)
                 if let commit { verified.append(commit) }
-                steps.append(.init(id: step.id, key: step.key, ok: ok, reason: reason))
+                steps.append(
+                    .init(id: step.id, key: step.key, ok: ok, reason: reason, state: step.state.rawValue))
             }
             results.append(.init(id: id, steps: steps))
         }

@@ -275,15 +275,15 @@ public final class Witness {
     }
 }
 
-/// A detached worktree of one commit, made with `git worktree add` so checks can run git
-/// themselves, under `<common dir>/gt/witness/`.
-struct Checkout {
-    let path: String
+/// A detached worktree of one commit, made with `git worktree add` so checks (and the
+/// refinery's gate) can run git themselves, under `<common dir>/gt/<role>/`.
+public struct Checkout {
+    public let path: String
     let repository: Repository
 
-    init(repository: Repository, commit: OID, label: String) throws {
+    public init(repository: Repository, commit: OID, label: String, role: String = "witness") throws {
         self.repository = repository
-        let root = repository.commonDir + "gt/witness"
+        let root = repository.commonDir + "gt/" + role
         LocalFile.makeDirectories(root)
         Self.removeAbandoned(in: root, repository: repository)
         path = root + "/\(label)-\(getpid())-\(commit.hex.prefix(8))"
@@ -293,7 +293,21 @@ struct Checkout {
             environment: ChildProcess.environment())
         guard outcome.status == 0 else {
             throw GasworksError(
-                .repository, "cannot check out \(commit.hex.prefix(12)) for the witness: \(outcome.text.firstLine)")
+                .repository, "cannot check out \(commit.hex.prefix(12)) for the \(role): \(outcome.text.firstLine)")
+        }
+    }
+
+    /// Moves the checkout to `commit`: its files exactly, untracked files removed (ignored
+    /// ones, such as build caches, kept).
+    public func switchTo(_ commit: OID) throws {
+        for arguments in [["checkout", "--quiet", "--detach", "--force", commit.hex], ["clean", "-q", "-f", "-d"]] {
+            let outcome = try ChildProcess.run(
+                ["git", "-C", path, "-c", "core.hooksPath=/dev/null"] + arguments,
+                environment: ChildProcess.environment())
+            guard outcome.status == 0 else {
+                throw GasworksError(
+                    .repository, "cannot check out \(commit.hex.prefix(12)) in \(path): \(outcome.text.firstLine)")
+            }
         }
     }
 
@@ -318,7 +332,7 @@ struct Checkout {
         ["git", "--git-dir=" + repository.commonDir, "-c", "core.hooksPath=/dev/null"]
     }
 
-    func remove() {
+    public func remove() {
         let outcome = try? ChildProcess.run(
             Self.git(repository) + ["worktree", "remove", "--force", "--force", path],
             environment: ChildProcess.environment())

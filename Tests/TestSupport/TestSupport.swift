@@ -134,6 +134,10 @@ public final class TemporaryRig: @unchecked Sendable {
         repository = try TemporaryRepository(extraEnvironment: ["PATH": path], reuse: probe)
         self.bin = bin
         _ = try repository.gitOutput("config", "gt.prefix", prefix)
+        // `git polecat done` starts a refinery run; a rig tested without the refinery does not want one.
+        if tools.contains("polecat"), !tools.contains("refinery") {
+            _ = try repository.gitOutput("config", "gt.refinery.auto", "false")
+        }
     }
 
     /// Runs `git <arguments>` in the rig with extra environment.

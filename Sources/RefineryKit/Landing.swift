@@ -1,0 +1,241 @@
+import BeadKit
+import GitKit
+import MailKit
+import PolecatKit
+
+extension Refinery {
+    // MARK: landing
+
+    /// Advances the target from `base` to the last candidate's commit (whose tree passed
+    /// the gate) by compare-and-swap, notes the merge, and finishes each request.
+    func land(_ candidates: [Candidate], base: OID, gate: GateResult) throws {
+        guard let last = candidates.last else { return }
+        precondition(gate.commit == last.commit && gate.passed)
+        // Still ours? A refinery that lost its lease must not land anything.
+        try lease?.renew(current: candidates.map(\.request.id))
+        let ids = candidates.map(\.request.id)
+        do {
+            try repository.setReference(
+                targetRef, to: last.commit, expecting: base, message: "refinery: merge \(ids.joined(separator: " "))")
+        } catch let error as GitError where error.isRetryableConflict {
+            log("\(target) moved while the gate ran; merging again on top of it\n")
+            return
+        }
+        try repository.appendNoteLine(
+            JSONValue.object([
+                "result": .string("landed"), "merge_requests": .array(ids.map { .string($0) }),
+                "base": .string(base.hex), "gate": gate.json, "gate_command": .string(settings.gate ?? ""),
+                "by": .string(Self.actor), "at": .string(beads.now),
+            ]).compactText(), on: last.commit, notesRef: Self.notesRef)
+        updateCheckouts(from: base, to: last.commit)
+        for candidate in candidates {
+            try finishMerged(candidate.request, as: candidate.commit)
+            record(
+                .init(kind: .merged, request: candidate.request.id, commit: candidate.commit, reason: "onto \(target)"))
+        }
+    }
+
+    /// Checkouts that have the target checked out follow it (as `git merge --ff-only` would
+    /// move them): `git read-tree -m -u <old> <new>` keeps local changes that do not clash.
+    func updateCheckouts(from old: OID, to new: OID) {
+        for (path, branch) in worktreeBranches() where branch == targetRef {
+            let outcome = try? ChildProcess.run(
+                ["git", "-C", path, "-c", "core.hooksPath=/dev/null", "read-tree", "-m", "-u", old.hex, new.hex],
+                environment: ChildProcess.environment())
+            if outcome?.status != 0 {
+                log(
+                    "warning: \(path) has \(target) checked out and its files could not follow "
+                        + "(\(outcome?.text.firstLine ?? "git failed")); there: git stash && git reset --hard && git stash pop\n"
+                )
+            }
+        }
+    }
+
+    /// Every worktree of the repository with the branch ref it has checked out.
+    func worktreeBranches() -> [(path: String, branch: String)] {
+        guard
+            let outcome = try? ChildProcess.run(
+                ["git", "--git-dir=" + repository.commonDir, "worktree", "list", "--porcelain"],
+                environment: ChildProcess.environment()), outcome.status == 0
+        else { return [] }
+        var result: [(String, String)] = []
+        var path: String?
+        for line in outcome.text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("worktree ") { path = String(line.dropFirst(9)) }
+            if line.hasPrefix("branch "), let path { result.append((path, String(line.dropFirst(7)))) }
+            if line.isEmpty { path = nil }
+        }
+        return result
+    }
+
+    /// Closes a landed request, its bead and molecule; mails MERGED to its polecat and the
+    /// mayor; removes the merged branch (with the polecat's worktree once its agent is gone).
+    func finishMerged(_ request: MergeRequest, as commit: OID) throws {
+        let short = String(commit.hex.prefix(12))
+        try beads.update(request.id, op: "merge") { bead in
+            MergeRequest.set(
+                &bead, ["state": .string(MergeRequest.State.merged.rawValue), "merged_as": .string(commit.hex)])
+            bead.markClosed(at: beads.now, reason: "merged into \(target) as \(short)")
+        }
+        var closed: [String] = []
+        for id in [request.workBead, request.molecule].compactMap({ $0 }) {
+            guard let bead = try? beads.load(id).bead, bead.status != .closed else { continue }
+            if (try? beads.close(id, reason: "merged into \(target) as \(short) (\(request.id))")) != nil {
+                closed.append(id)
+            }
+        }
+        var cleanup = ""
+        if let name = request.polecat, let record = try? polecats.store.load(name)?.record,
+            record.branch == request.branch, record.state == .done, !Polecats.isAlive(record)
+        {
+            if (try? polecats.nuke(name, force: false, discard: false)) != nil {
+                cleanup = "Its worktree and branch \(request.branch) are removed; polecat/\(name) is free again."
+            }
+        } else if !request.branch.isEmpty, let head = request.head,
+            try repository.referenceTarget("refs/heads/" + request.branch) == head,
+            !worktreeBranches().contains(where: { $0.branch == "refs/heads/" + request.branch })
+        {
+            try? repository.deleteReference("refs/heads/" + request.branch, expecting: head)
+            cleanup = "Branch \(request.branch) is deleted."
+        }
+        var recipients = ["mayor"]
+        if let name = request.polecat { recipients.insert("polecat/\(name)", at: 0) }
+        try mail(
+            to: recipients, type: "notification", subject: "MERGED \(request.id): \(request.branch)",
+            body: "\(request.branch) (\(request.id)) is merged into \(target) as \(short).\n"
+                + (closed.isEmpty ? "" : "Closed: \(closed.joined(separator: ", ")).\n") + cleanup)
+    }
+
+    // MARK: bouncing
+
+    /// Sends a request back: blocked with the reason; mail to its polecat (which may fix the
+    /// branch and `git polecat done` again, or `git refinery retry`), or, when the polecat is
+    /// gone, a new bead for the work with mail to the mayor. The queue moves on.
+    func bounce(
+        _ request: MergeRequest, reason: String, short: String, paths: [String] = [], output: OID? = nil
+    ) throws {
+        try beads.update(request.id, op: "bounce") { bead in
+            var changes: [String: JSONValue?] = [
+                "state": .string(MergeRequest.State.bounced.rawValue), "reason": .string(reason),
+                "attempts": .int(Int64(request.attempts + 1)),
+                "paths": paths.isEmpty ? nil : .array(paths.map { .string($0) }),
+                "output": output.map { .string($0.hex) },
+            ]
+            if paths.isEmpty { changes["paths"] = .some(nil) }
+            MergeRequest.set(&bead, changes)
+            bead.status = .blocked
+        }
+        var text = "The refinery sent back \(request.id) (\(request.branch)): \(reason)\n"
+        if !paths.isEmpty { text += "\nConflicting paths:\n" + paths.map { "  \($0)\n" }.joined() }
+        let owner = request.polecat.flatMap { try? polecats.store.load($0)?.record }
+        var filed: String?
+        if let record = owner, record.state != .nuked, record.branch == request.branch,
+            let worktree = record.worktree, LocalFile.isDirectory(worktree)
+        {
+            text +=
+                "\nIn \(worktree): bring \(request.branch) up to date with \(target) "
+                + "(git rebase \(target), or merge it) and fix what is named above, commit, then "
+                + "git polecat done (or git refinery retry \(request.id)).\n"
+            if record.state == .done {
+                _ = try? polecats.store.update(record.name, op: "bounced") { polecat in
+                    guard polecat.generation == record.generation, polecat.state == .done else { return }
+                    polecat.state = .running
+                }
+            }
+            try mail(
+                to: ["polecat/\(record.name)"], type: "fix-needed", subject: "Bounced \(request.id): \(short)",
+                body: text)
+        } else {
+            var work = Bead(
+                id: "",
+                title: short == "conflict"
+                    ? "Resolve conflicts: \(request.branch) into \(target)" : "Fix \(request.branch): \(short)")
+            work.issueType = "task"
+            work.priority = request.bead.priority
+            work.description =
+                text + "\nThe polecat that made it is gone. Check out \(request.branch), make it merge "
+                + "cleanly and pass, then git refinery retry \(request.id).\n"
+            work.labels = ["refinery"]
+            work.dependencies.append(
+                Dependency(
+                    issue: "", dependsOn: request.id, type: .related, createdAt: beads.now, createdBy: beads.actor))
+            filed = try beads.create(work).bead.id
+            try mail(
+                to: ["mayor"], type: "task", subject: "Bounced \(request.id): \(short); filed \(filed ?? "")",
+                body: text + "\nFiled \(filed ?? "") for it (git bead show \(filed ?? "")).\n")
+        }
+        self.record(
+            RefineryEvent(
+                kind: .bounced, request: request.id, commit: nil,
+                reason: short + (filed.map { "; filed \($0)" } ?? ""), paths: paths, detail: reason))
+    }
+
+    func mail(to recipients: [String], type: String, subject: String, body: String) throws {
+        let addresses = try recipients.map { try Address($0) }
+        _ = try Mailbox(repository: repository).send(
+            MessageDraft(from: Self.actor, subject: subject, body: body, type: type), to: addresses, cc: [])
+    }
+
+    // MARK: PR mode
+
+    /// PR mode: a verified request that merges cleanly and passes the gate has its branch
+    /// pushed to `gt.refinery.remote`; the pull-request command is printed and recorded.
+    /// Returns false when the run must stop.
+    func openPullRequest(_ candidate: Candidate, base: OID) throws -> Bool {
+        let request = candidate.request
+        let result = try gate(candidate.commit, requests: [request.id])
+        if !result.passed {
+            if try !isKnownGreen(base) {
+                let onTarget = try gate(base, requests: [])
+                if !onTarget.passed {
+                    try reportTargetRed(onTarget, waiting: [request.id])
+                    return false
+                }
+                try noteGreenTarget(onTarget)
+            }
+            try bounce(
+                request, reason: "the gate fails with it merged onto \(target):\n" + (try failureText(result)),
+                short: "gate red", output: result.output)
+            return true
+        }
+        let remote = settings.remote
+        let push = try ChildProcess.run(
+            [
+                "git", "--git-dir=" + repository.commonDir, "-c", "core.hooksPath=/dev/null", "push", "--quiet",
+                remote, "\(candidate.head.hex):refs/heads/\(request.branch)",
+            ], environment: ChildProcess.environment())
+        guard push.status == 0 else {
+            throw GasworksError(
+                .repository, "cannot push \(request.branch) to \(remote): \(push.text.firstLine); it stays queued")
+        }
+        let command =
+            "gh pr create --base \(Self.shellQuoted(target)) --head \(Self.shellQuoted(request.branch)) "
+            + "--title \(Self.shellQuoted(request.bead.title)) --body \(Self.shellQuoted("Merge request \(request.id)"))"
+        try beads.update(request.id, op: "pull-request") { bead in
+            MergeRequest.set(
+                &bead,
+                [
+                    "state": .string(MergeRequest.State.pullRequest.rawValue),
+                    "pull_request": .object([
+                        "remote": .string(remote), "branch": .string(request.branch),
+                        "head": .string(candidate.head.hex), "command": .string(command),
+                    ]),
+                ])
+        }
+        var recipients = ["mayor"]
+        if let name = request.polecat { recipients.insert("polecat/\(name)", at: 0) }
+        try mail(
+            to: recipients, type: "notification", subject: "Pull request ready \(request.id): \(request.branch)",
+            body: "\(request.branch) passed verification and the gate and is pushed to \(remote).\nOpen it with:\n  "
+                + command + "\n")
+        record(
+            .init(
+                kind: .pullRequest, request: request.id, commit: candidate.head,
+                reason: "pushed \(request.branch) to \(remote)", detail: command))
+        return true
+    }
+
+    static func shellQuoted(_ text: String) -> String {
+        "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+    }
+}
