@@ -86,8 +86,9 @@ extension Refinery {
         }
         var cleanup = ""
         if let name = request.polecat, let record = try? polecats.store.load(name)?.record,
-            record.branch == request.branch, record.state == .done, !Polecats.isAlive(record)
+            record.branch == request.branch, record.state == .done
         {
+            // Its work is done and landed: the polecat is destroyed (its agent stopped first).
             if (try? polecats.nuke(name, force: false, discard: false)) != nil {
                 cleanup = "Its worktree and branch \(request.branch) are removed; polecat/\(name) is free again."
             }

@@ -352,3 +352,126 @@ struct TemporaryRigTool {
 
     func checked(_ arguments: [String]) throws -> String { try rig.checked([tool] + arguments) }
 }
+
+@Suite struct RefineryPolecatTests {
+    /// Waits (up to 30 s) until `condition` holds.
+    func eventually(_ condition: () throws -> Bool) rethrows -> Bool {
+        for _ in 0..<600 {
+            if try condition() { return true }
+            usleep(50_000)
+        }
+        return try condition()
+    }
+
+    @Test func doneStartsTheRefineryWhichLandsBouncesAConflictToItsPolecatAndDestroysMergedPolecats() throws {
+        let rig = try TemporaryRig(tools: ["bead", "mail", "molecule", "witness", "rig", "polecat", "refinery"])
+        try rig.repository.commitFile("shared.txt", "base\n", message: "initial")
+        try rig.writeFormula(
+            "one", "formula = \"one\"\n[[steps]]\nid = \"work\"\ntitle = \"Work\"\ncheck = \"test -f shared.txt\"\n")
+        _ = try rig.checked(["add", "formulas"])
+        _ = try rig.checked(["commit", "-q", "-m", "Add the formula"])
+        _ = try rig.checked(["rig", "init", "--prefix", "gw"])
+        _ = try rig.checked(["config", "gt.refinery.gate", "grep -q . shared.txt"])
+        let marks = rig.root + "/marks"
+        try FileManager.default.createDirectory(atPath: marks, withIntermediateDirectories: true)
+        // A scripted agent: does its step, has the witness check it, and finishes.
+        let agent = """
+            step=$(git molecule next --claim -q) && echo "$GT_POLECAT was here" > shared.txt && git add shared.txt && \
+            git commit -q -m "Work of $GT_POLECAT" -m "Gt-Step-Done: $step" && git witness check --submitted -q && \
+            git polecat done > '\(marks)/'"$GT_POLECAT.done" 2>&1; echo $? > '\(marks)/'"$GT_POLECAT.exit"
+            """
+        let first = try rig.bead("create", "First change", "-q")
+        let second = try rig.bead("create", "Second change", "-q")
+        _ = try rig.checked(["polecat", "sling", first, "--formula", "one", "--agent", agent, "--name", "ace", "-q"])
+        #expect(eventually { FileManager.default.fileExists(atPath: marks + "/ace.exit") })
+        func request(of polecat: String) throws -> [String: Any] {
+            let requests = try rig.json("{\"all\":" + rig.checked(["refinery", "queue", "--all", "--json"]) + "}")
+            let all = requests["all"] as? [[String: Any]] ?? []
+            return all.last { $0["polecat"] as? String == polecat } ?? [:]
+        }
+        let log = { (try? String(contentsOfFile: rig.path + "/.git/gt/refinery/run.log", encoding: .utf8)) ?? "" }
+        #expect(try eventually { try request(of: "ace")["state"] as? String == "merged" }, "\(log())")
+        // Landed and destroyed: no worktree, no branch, the name free; MERGED mailed.
+        let listed = { (try? rig.checked(["polecat", "list"])) ?? "?" }
+        #expect(eventually { listed().isEmpty }, "\(listed())")
+        #expect(try rig.checked(["branch", "--list", "polecat/*"]).isEmpty)
+        #expect(try rig.checked(["worktree", "list"]).split(separator: "\n").count == 1)
+        #expect(try rig.checked(["mail", "inbox", "-b", "polecat/ace"]).contains("MERGED"))
+        #expect(try rig.checked(["mail", "inbox", "-b", "mayor"]).contains("MERGED"))
+        #expect(try rig.json(try rig.bead("show", first, "--json"))["status"] as? String == "closed")
+        #expect(try String(contentsOfFile: rig.path + "/shared.txt", encoding: .utf8) == "ace was here\n")
+
+        // The second polecat branched before that landed: its change conflicts and comes back
+        // to it with the path; it merges the target in, resolves, and finishes again.
+        _ = try rig.checked(["polecat", "sling", second, "--formula", "one", "--agent", "true", "--name", "bolt", "-q"])
+        let status = try rig.json(try rig.checked(["polecat", "status", "bolt", "--json"]))
+        let worktree = status["worktree"] as? String ?? ""
+        let env = ["GT_POLECAT": "bolt"]
+        _ = try rig.checked(["branch", "-f", "stale-base", "main~1"])
+        _ = try rig.checked(["reset", "-q", "--hard", "stale-base"], in: worktree, env: env)
+        _ = try rig.checked(["molecule", "next", "--claim", "-q"], in: worktree, env: env)
+        try "bolt was here\n".write(toFile: worktree + "/shared.txt", atomically: true, encoding: .utf8)
+        let step = try rig.checked(["molecule", "next", "-q"], in: worktree, env: env)
+        _ = try rig.checked(["add", "shared.txt"], in: worktree, env: env)
+        _ = try rig.checked(
+            ["commit", "-q", "-m", "Work of bolt", "-m", "Gt-Step-Done: \(step)"], in: worktree, env: env)
+        _ = try rig.checked(["witness", "check", "--submitted", "-q"])
+        _ = try rig.checked(["polecat", "done", "-q"], in: worktree, env: env)
+        #expect(try eventually { try request(of: "bolt")["state"] as? String == "bounced" }, "\(log())")
+        let bounce = try rig.checked(["mail", "inbox", "-b", "polecat/bolt", "--json"])
+        #expect(bounce.contains("Bounced"))
+        let ids = try rig.checked(["mail", "inbox", "-b", "polecat/bolt", "-q"]).split(separator: "\n").map(String.init)
+        let read = try rig.checked(["mail", "read", "-b", "polecat/bolt"] + ids)
+        #expect(read.contains("Conflicting paths:\n  shared.txt"), "\(read)")
+        #expect(
+            try rig.json(try rig.checked(["polecat", "status", "bolt", "--json"]))["state"] as? String == "running")
+        let merge = try rig.git(["merge", "-q", "main"], env: env, in: worktree)
+        #expect(merge.status != 0)
+        try "ace and bolt were here\n".write(toFile: worktree + "/shared.txt", atomically: true, encoding: .utf8)
+        _ = try rig.checked(["add", "shared.txt"], in: worktree, env: env)
+        _ = try rig.checked(["commit", "-q", "--no-edit"], in: worktree, env: env)
+        _ = try rig.checked(["polecat", "done", "-q"], in: worktree, env: env)
+        #expect(try eventually { try request(of: "bolt")["state"] as? String == "merged" }, "\(log())")
+        #expect(try String(contentsOfFile: rig.path + "/shared.txt", encoding: .utf8) == "ace and bolt were here\n")
+        // The bounced request was superseded by the new one, not left open.
+        let requests = try rig.checked(["refinery", "queue", "--all", "-q"]).split(separator: "\n")
+        #expect(requests.count == 3)
+        #expect(try rig.checked(["refinery", "queue", "-q"]).isEmpty)
+        let fsck = try rig.git(["fsck", "--no-dangling"])
+        #expect(fsck.status == 0 && fsck.stdout.isEmpty, "\(fsck.stdout)\(fsck.stderr)")
+        #expect(eventually { listed().isEmpty }, "\(listed())")
+    }
+
+    @Test func aPushToAHubStartsItsRefineryThroughPostReceive() throws {
+        let rig = try TemporaryRig(tools: ["bead", "mail", "molecule", "witness", "rig", "refinery"])
+        try rig.repository.commitFile("README", "hub project\n", message: "initial")
+        let hub = try TemporaryRepository(
+            bare: true, extraEnvironment: ["PATH": rig.repository.environment["PATH"] ?? ""])
+        _ = try rig.checked(["config", "gt.prefix", "gw"], in: hub.path)
+        let initialized = try rig.checked(["rig", "init"], in: hub.path)
+        #expect(initialized.contains("post-receive"), "\(initialized)")
+        #expect(
+            try String(contentsOfFile: hub.path + "/hooks/post-receive", encoding: .utf8).contains(
+                "git-refinery trigger"))
+        _ = try rig.checked(["remote", "add", "origin", hub.path])
+        _ = try rig.checked(["rig", "init", "--prefix", "gw"])
+        _ = try rig.checked(["push", "-q", "origin", "main"])
+        _ = try rig.checked(["checkout", "-q", "-b", "feature"])
+        try "f\n".write(toFile: rig.path + "/feature.txt", atomically: true, encoding: .utf8)
+        _ = try rig.checked(["add", "feature.txt"])
+        _ = try rig.checked(["commit", "-q", "-m", "Feature"])
+        _ = try rig.checked(["checkout", "-q", "main"])
+        let id = try rig.checked(["refinery", "enqueue", "feature", "-q"])
+        // Branch and state in one push; the hub lands it by itself.
+        _ = try rig.checked(["push", "-q", "origin", "feature", "refs/gt/*:refs/gt/*"])
+        let landed = eventually {
+            (try? hub.gitOutput("log", "--format=%s", "-1", "main")) == "Merge feature (\(id))"
+        }
+        let log = (try? String(contentsOfFile: hub.path + "/gt/refinery/run.log", encoding: .utf8)) ?? "no log"
+        #expect(landed, "\(log)")
+        #expect(try hub.gitOutput("show", "main:feature.txt") == "f")
+        let shown = try hub.gitOutput("show", "refs/gt/beads/\(id):bead.json")
+        #expect(shown.contains("\"state\": \"merged\""), "\(shown)")
+        #expect(try hub.gitOutput("fsck", "--no-dangling").isEmpty)
+    }
+}
