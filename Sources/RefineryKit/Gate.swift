@@ -48,6 +48,8 @@ extension Refinery {
             checkout = try Checkout(repository: repository, commit: commit, label: "gate", role: "refinery")
         }
         guard let path = checkout?.path else { throw GasworksError(.repository, "no refinery worktree") }
+        // The lease outlasts the gate (and its retries): a live refinery is never taken over.
+        try lease?.renew(for: Int64(settings.gateTimeout * (settings.retries + 1) + 60), current: requests)
         let environment = ChildProcess.environment(adding: [
             "GT_REFINERY": "1", "GT_COMMIT": commit.hex, "GT_TREE": tree.hex, "GT_TARGET": target,
             "GT_MERGE_REQUESTS": requests.joined(separator: " "),

@@ -127,7 +127,16 @@ public final class Refinery {
             var tip = base
             var candidates: [Candidate] = []
             for request in queue where candidates.count < batch {
-                switch try prepare(request, onto: tip, base: base) {
+                let preparation: Preparation
+                do {
+                    preparation = try prepare(request, onto: tip, base: base)
+                } catch let error as GasworksError where error.kind != .repository {
+                    // One request the refinery cannot take must not stop the queue behind it.
+                    try bounce(
+                        request, reason: "the refinery cannot take it: \(error.message)", short: "cannot take it")
+                    continue
+                }
+                switch preparation {
                 case .ready(let candidate):
                     candidates.append(candidate)
                     tip = candidate.commit
@@ -138,25 +147,13 @@ public final class Refinery {
                 }
             }
             if candidates.isEmpty { continue }
-            try lease?.renew(
-                for: Int64(settings.gateTimeout * (settings.retries + 1) * (Self.log2(batch) + 3) + 60),
-                current: candidates.map(\.request.id))
+            try lease?.renew(current: candidates.map(\.request.id))
             if settings.mode == .pullRequest {
                 if try !openPullRequest(candidates[0], base: base) { return waiting }
             } else if try !testAndLand(candidates, base: base) {
                 return waiting
             }
         }
-    }
-
-    static func log2(_ value: Int) -> Int {
-        var count = 0
-        var rest = max(value, 1) - 1
-        while rest > 0 {
-            count += 1
-            rest >>= 1
-        }
-        return count
     }
 
     // MARK: preparing a candidate

@@ -25,6 +25,7 @@ func registry(_ fixtures: Fixtures) -> [Figure] {
         + moleculeFigures()
         + hookFigures()
         + polecatFigures()
+        + refineryFigures()
 }
 
 let usage = """
