@@ -56,7 +56,10 @@ extension Polecats {
     /// witness; marks the polecat done.
     public func done(_ record: PolecatRecord) throws -> StoredBead {
         try refuseStaleGeneration(record)
-        guard record.state == .running, let worktree = record.worktree, let branch = record.branch else {
+        // Done without a request: a `done` killed between its two writes; it may finish.
+        let unfinished = record.state == .done && record.string("merge_request") == nil
+        guard record.state == .running || unfinished, let worktree = record.worktree, let branch = record.branch
+        else {
             throw GasworksError(.refused, "\(record.address) is \(record.state.rawValue), not running")
         }
         if try hasUncommittedChanges(worktree) {
@@ -69,7 +72,9 @@ extension Polecats {
         }
         // Done once, by the current generation: the record moves first, by compare-and-swap.
         try store.update(record.name, op: "done") { current in
-            guard current.state == .running, current.generation == record.generation else {
+            guard current.state == .running || (unfinished && current.state == .done),
+                current.generation == record.generation
+            else {
                 throw GasworksError(.refused, "\(current.address) is \(current.state.rawValue) (or was restarted)")
             }
             current.state = .done

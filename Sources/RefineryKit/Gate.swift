@@ -111,14 +111,12 @@ extension Refinery {
 
     /// Tests the stacked candidates and lands what passes. A red batch is bisected: the
     /// longest green prefix lands, the first request that turns it red bounces with the
-    /// gate's output, the rest stay queued. Returns false when the run must stop (the
-    /// target itself is red).
-    func testAndLand(_ candidates: [Candidate], base: OID) throws -> Bool {
+    /// gate's output, the rest stay queued.
+    func testAndLand(_ candidates: [Candidate], base: OID) throws -> RoundOutcome {
         let ids = candidates.map(\.request.id)
         let top = try gate(candidates[candidates.count - 1].commit, requests: ids)
         if top.passed {
-            try land(candidates, base: base, gate: top)
-            return true
+            return try land(candidates, base: base, gate: top) ? .done : .moved
         }
         // Prefix `low` is green (0: the target, not known yet); prefix `high` is red.
         var low = 0
@@ -141,12 +139,12 @@ extension Refinery {
             let result = try gate(base, requests: [])
             if !result.passed {
                 try reportTargetRed(result, waiting: ids)
-                return false
+                return .targetRed
             }
             try noteGreenTarget(result)
         }
-        if low > 0, let greenGate {
-            try land(Array(candidates[..<low]), base: base, gate: greenGate)
+        if low > 0, let greenGate, try !land(Array(candidates[..<low]), base: base, gate: greenGate) {
+            return .moved
         }
         let culprit = candidates[high - 1]
         try bounce(
@@ -155,7 +153,7 @@ extension Refinery {
                 + (high > 1 ? " (after \(high - 1) request\(high == 2 ? "" : "s") that pass)" : "") + ":\n"
                 + (try failureText(red)),
             short: "gate red", output: red.output)
-        return true
+        return .done
     }
 
     /// The target is red without any merge request: nobody in the queue is blamed; the

@@ -8,18 +8,23 @@ extension Refinery {
 
     /// Advances the target from `base` to the last candidate's commit (whose tree passed
     /// the gate) by compare-and-swap, notes the merge, and finishes each request.
-    func land(_ candidates: [Candidate], base: OID, gate: GateResult) throws {
-        guard let last = candidates.last else { return }
+    /// Returns false when the target moved meanwhile (nothing landed).
+    func land(_ candidates: [Candidate], base: OID, gate: GateResult) throws -> Bool {
+        guard let last = candidates.last else { return true }
         precondition(gate.commit == last.commit && gate.passed)
         // Still ours? A refinery that lost its lease must not land anything.
         try lease?.renew(current: candidates.map(\.request.id))
         let ids = candidates.map(\.request.id)
         do {
-            try repository.setReference(
-                targetRef, to: last.commit, expecting: base, message: "refinery: merge \(ids.joined(separator: " "))")
-        } catch let error as GitError where error.isRetryableConflict {
+            // A lock left by a killed writer is cleared and waited out; only a real move counts.
+            try repository.withRetry(touching: [targetRef], onlyLocks: true) {
+                try repository.setReference(
+                    targetRef, to: last.commit, expecting: base,
+                    message: "refinery: merge \(ids.joined(separator: " "))")
+            }
+        } catch let error as GitError where error.code != .locked && error.isRetryableConflict {
             log("\(target) moved while the gate ran; merging again on top of it\n")
-            return
+            return false
         }
         try repository.appendNoteLine(
             JSONValue.object([
@@ -33,6 +38,7 @@ extension Refinery {
             record(
                 .init(kind: .merged, request: candidate.request.id, commit: candidate.commit, reason: "onto \(target)"))
         }
+        return true
     }
 
     /// Checkouts that have the target checked out follow it (as `git merge --ff-only` would
@@ -45,8 +51,8 @@ extension Refinery {
             if outcome?.status != 0 {
                 log(
                     "warning: \(path) has \(target) checked out and its files could not follow "
-                        + "(\(outcome?.text.firstLine ?? "git failed")); there: git stash && git reset --hard && git stash pop\n"
-                )
+                        + "(\(outcome?.text.firstLine ?? "git failed")); there: "
+                        + "git checkout --detach \(old.hex) && git stash && git checkout \(target) && git stash pop\n")
             }
         }
     }
@@ -69,14 +75,12 @@ extension Refinery {
     }
 
     /// Closes a landed request, its bead and molecule; mails MERGED to its polecat and the
-    /// mayor; removes the merged branch (with the polecat's worktree once its agent is gone).
+    /// mayor; removes the merged branch (with the polecat's worktree: the polecat is
+    /// destroyed). The request is closed last, so a run killed half-way leaves it queued
+    /// and the next run finds it on the target and finishes (a duplicate mail rather than
+    /// a lost one).
     func finishMerged(_ request: MergeRequest, as commit: OID) throws {
         let short = String(commit.hex.prefix(12))
-        try beads.update(request.id, op: "merge") { bead in
-            MergeRequest.set(
-                &bead, ["state": .string(MergeRequest.State.merged.rawValue), "merged_as": .string(commit.hex)])
-            bead.markClosed(at: beads.now, reason: "merged into \(target) as \(short)")
-        }
         var closed: [String] = []
         for id in [request.workBead, request.molecule].compactMap({ $0 }) {
             guard let bead = try? beads.load(id).bead, bead.status != .closed else { continue }
@@ -84,6 +88,8 @@ extension Refinery {
                 closed.append(id)
             }
         }
+        var recipients = ["mayor"]
+        if let name = request.polecat { recipients.insert("polecat/\(name)", at: 0) }
         var cleanup = ""
         if let name = request.polecat, let record = try? polecats.store.load(name)?.record,
             record.branch == request.branch, record.state == .done
@@ -99,32 +105,35 @@ extension Refinery {
             try? repository.deleteReference("refs/heads/" + request.branch, expecting: head)
             cleanup = "Branch \(request.branch) is deleted."
         }
-        var recipients = ["mayor"]
-        if let name = request.polecat { recipients.insert("polecat/\(name)", at: 0) }
         try mail(
             to: recipients, type: "notification", subject: "MERGED \(request.id): \(request.branch)",
             body: "\(request.branch) (\(request.id)) is merged into \(target) as \(short).\n"
                 + (closed.isEmpty ? "" : "Closed: \(closed.joined(separator: ", ")).\n") + cleanup)
+        try beads.update(request.id, op: "merge") { bead in
+            // Queued again with a newer head while this one landed: that head is still to come.
+            guard MergeRequest(bead: bead).head == request.head else { return }
+            MergeRequest.set(
+                &bead, ["state": .string(MergeRequest.State.merged.rawValue), "merged_as": .string(commit.hex)])
+            bead.markClosed(at: beads.now, reason: "merged into \(target) as \(short)")
+        }
     }
 
     // MARK: bouncing
 
-    /// Sends a request back: blocked with the reason; mail to its polecat (which may fix the
-    /// branch and `git polecat done` again, or `git refinery retry`), or, when the polecat is
-    /// gone, a new bead for the work with mail to the mayor. The queue moves on.
+    /// Sends a request back: mail to its polecat, whose state returns to running so it may
+    /// fix the branch and `git polecat done` again (or `git refinery retry`); when the
+    /// polecat is gone, a new bead for the work and mail to the mayor. The request becomes
+    /// blocked last (a run killed before that bounces it again: a duplicate, not a loss),
+    /// and only if it is still queued with the same head. The queue moves on.
     func bounce(
         _ request: MergeRequest, reason: String, short: String, paths: [String] = [], output: OID? = nil
     ) throws {
-        try beads.update(request.id, op: "bounce") { bead in
-            var changes: [String: JSONValue?] = [
-                "state": .string(MergeRequest.State.bounced.rawValue), "reason": .string(reason),
-                "attempts": .int(Int64(request.attempts + 1)),
-                "paths": paths.isEmpty ? nil : .array(paths.map { .string($0) }),
-                "output": output.map { .string($0.hex) },
-            ]
-            if paths.isEmpty { changes["paths"] = .some(nil) }
-            MergeRequest.set(&bead, changes)
-            bead.status = .blocked
+        // Rejected or queued again with another head meanwhile: not this run's to bounce.
+        guard let current = try? MergeRequest.load(request.id, in: beads), current.isQueued,
+            current.head == request.head
+        else {
+            log("\(request.id) changed while the refinery worked on it; left as it is now\n")
+            return
         }
         var text = "The refinery sent back \(request.id) (\(request.branch)): \(reason)\n"
         if !paths.isEmpty { text += "\nConflicting paths:\n" + paths.map { "  \($0)\n" }.joined() }
@@ -165,6 +174,18 @@ extension Refinery {
                 to: ["mayor"], type: "task", subject: "Bounced \(request.id): \(short); filed \(filed ?? "")",
                 body: text + "\nFiled \(filed ?? "") for it (git bead show \(filed ?? "")).\n")
         }
+        try beads.update(request.id, op: "bounce") { bead in
+            let now = MergeRequest(bead: bead)
+            guard now.isQueued, now.head == request.head else { return }
+            var changes: [String: JSONValue?] = [
+                "state": .string(MergeRequest.State.bounced.rawValue), "reason": .string(reason),
+                "attempts": .int(Int64(now.attempts + 1)), "output": output.map { .string($0.hex) },
+            ]
+            changes["paths"] = paths.isEmpty ? .some(nil) : .array(paths.map { .string($0) })
+            if let filed { changes["filed"] = .string(filed) }
+            MergeRequest.set(&bead, changes)
+            bead.status = .blocked
+        }
         self.record(
             RefineryEvent(
                 kind: .bounced, request: request.id, commit: nil,
@@ -181,8 +202,7 @@ extension Refinery {
 
     /// PR mode: a verified request that merges cleanly and passes the gate has its branch
     /// pushed to `gt.refinery.remote`; the pull-request command is printed and recorded.
-    /// Returns false when the run must stop.
-    func openPullRequest(_ candidate: Candidate, base: OID) throws -> Bool {
+    func openPullRequest(_ candidate: Candidate, base: OID) throws -> RoundOutcome {
         let request = candidate.request
         let result = try gate(candidate.commit, requests: [request.id])
         if !result.passed {
@@ -190,24 +210,30 @@ extension Refinery {
                 let onTarget = try gate(base, requests: [])
                 if !onTarget.passed {
                     try reportTargetRed(onTarget, waiting: [request.id])
-                    return false
+                    return .targetRed
                 }
                 try noteGreenTarget(onTarget)
             }
             try bounce(
                 request, reason: "the gate fails with it merged onto \(target):\n" + (try failureText(result)),
                 short: "gate red", output: result.output)
-            return true
+            return .done
         }
         let remote = settings.remote
+        // The branch is the polecat's: after a bounce and a rebase it replaces what was
+        // pushed before, but only that (a lease on the head this refinery pushed last).
+        let previous = (request.string("pull_request_head") ?? "")
         let push = try ChildProcess.run(
             [
                 "git", "--git-dir=" + repository.commonDir, "-c", "core.hooksPath=/dev/null", "push", "--quiet",
-                remote, "\(candidate.head.hex):refs/heads/\(request.branch)",
+                "--force-with-lease=refs/heads/\(request.branch):\(previous)", remote,
+                "\(candidate.head.hex):refs/heads/\(request.branch)",
             ], environment: ChildProcess.environment())
         guard push.status == 0 else {
-            throw GasworksError(
-                .repository, "cannot push \(request.branch) to \(remote): \(push.text.firstLine); it stays queued")
+            try bounce(
+                request, reason: "cannot push \(request.branch) to \(remote): \(push.text.firstLine)",
+                short: "push refused")
+            return .done
         }
         let command =
             "gh pr create --base \(Self.shellQuoted(target)) --head \(Self.shellQuoted(request.branch)) "
@@ -221,6 +247,7 @@ extension Refinery {
                         "remote": .string(remote), "branch": .string(request.branch),
                         "head": .string(candidate.head.hex), "command": .string(command),
                     ]),
+                    "pull_request_head": .string(candidate.head.hex),
                 ])
         }
         var recipients = ["mayor"]
@@ -233,7 +260,7 @@ extension Refinery {
             .init(
                 kind: .pullRequest, request: request.id, commit: candidate.head,
                 reason: "pushed \(request.branch) to \(remote)", detail: command))
-        return true
+        return .done
     }
 
     static func shellQuoted(_ text: String) -> String {

@@ -127,7 +127,18 @@ public final class Lease {
     /// what the refinery works on. Throws `.refused` when another refinery took it over.
     public func renew(for extra: Int64? = nil, current: [String]? = nil) throws {
         guard var mine = holder, let commit else { throw GasworksError(.refused, "the refinery lease is not held") }
-        mine.expires = Self.now() + max(extra ?? 0, seconds)
+        let wanted = Self.now() + max(extra ?? 0, seconds)
+        // Each renewal writes objects: skip it while more than half the lease is left, the
+        // new expiry would not be much later, and nothing else changes.
+        if mine.expires - Self.now() > seconds / 2, wanted - mine.expires < seconds / 2,
+            current == nil || current == mine.current
+        {
+            guard try repository.referenceTarget(Self.ref) == commit else {
+                throw GasworksError(.refused, "another refinery took over the lease; this one stops")
+            }
+            return
+        }
+        mine.expires = max(wanted, mine.expires)
         if let current { mine.current = current }
         do {
             try write(mine, expecting: commit, create: false)
@@ -151,8 +162,11 @@ public final class Lease {
             "refinery lease: \(holder.name) until \(ISO8601.format(holder.expires))\n\n"
             + (holder.current.isEmpty ? "" : "Gt-Merge-Requests: \(holder.current.joined(separator: " "))\n")
         let written = try repository.writeCommit(tree: tree, parents: [], message: message, author: signature)
-        try repository.setReference(
-            Self.ref, to: written, expecting: create ? nil : expecting, message: "refinery lease")
+        // A lock on the lease ref (pack-refs, a killed writer) is waited out, not taken for a rival.
+        try repository.withRetry(touching: [Self.ref], onlyLocks: true) {
+            try repository.setReference(
+                Self.ref, to: written, expecting: create ? nil : expecting, message: "refinery lease")
+        }
         commit = written
         self.holder = holder
     }

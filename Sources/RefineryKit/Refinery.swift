@@ -59,6 +59,8 @@ public final class Refinery {
     var lease: Lease?
     /// Commits whose tree is known to pass the gate.
     var green: Set<OID> = []
+    /// A target commit the gate failed on by itself.
+    var redTarget: OID?
 
     public init(repository: Repository) throws {
         self.repository = repository
@@ -97,32 +99,50 @@ public final class Refinery {
                 lease.release()
                 self.lease = nil
             }
+            var stopped = false
             repeat {
-                let waiting = try drain()
+                let result = try drain()
                 handled.formUnion(events.map(\.request))
-                handled.formUnion(waiting)
+                handled.formUnion(result.waiting)
+                stopped = result.stopped
                 if !watch { break }
                 if let timeout, MonotonicClock.seconds() - started >= timeout { break }
-                try lease.renew(current: [])
-                usleep(UInt32(max(interval, 0.05) * 1_000_000))
+                try lease.renew(for: Int64(interval) + settings.leaseSeconds, current: [])
+                var rest = max(interval, 0.05)
+                while rest > 0 {
+                    usleep(UInt32(min(rest, 1) * 1_000_000))
+                    rest -= 1
+                }
             } while true
             lease.release()
             // A merge request queued between the last look and the release would wait for
             // a trigger that saw the lease still held: look once more now that it is free.
+            if watch || stopped { return .ran }
             let fresh = try MergeRequest.queue(in: beads, target: target).filter { !handled.contains($0.id) }
-            if watch || fresh.isEmpty { return .ran }
+            if fresh.isEmpty { return .ran }
         }
     }
 
-    /// Drains the queue once; returns the ids left waiting for the witness.
-    func drain() throws -> Set<String> {
+    struct DrainResult {
+        /// Requests left queued for the witness.
+        var waiting: Set<String>
+        /// True when the queue cannot move: the target itself is red.
+        var stopped: Bool
+    }
+
+    /// Drains the queue once.
+    func drain() throws -> DrainResult {
         var waiting = Set<String>()
+        var moved = 0
         while true {
+            try lease?.renew(current: [])
             guard let base = try repository.referenceTarget(targetRef) else {
                 throw GasworksError(.notFound, "the target branch \(target) does not exist")
             }
+            // A target already found red stays red until it moves: nobody is blamed, nothing retried.
+            if base == redTarget { return DrainResult(waiting: waiting, stopped: true) }
             let queue = try MergeRequest.queue(in: beads, target: target).filter { !waiting.contains($0.id) }
-            if queue.isEmpty { return waiting }
+            if queue.isEmpty { return DrainResult(waiting: waiting, stopped: false) }
             let batch = settings.mode == .pullRequest ? 1 : settings.batch
             var tip = base
             var candidates: [Candidate] = []
@@ -130,7 +150,7 @@ public final class Refinery {
                 let preparation: Preparation
                 do {
                     preparation = try prepare(request, onto: tip, base: base)
-                } catch let error as GasworksError where error.kind != .repository {
+                } catch let error as GasworksError where error.kind == .notFound || error.kind == .badData {
                     // One request the refinery cannot take must not stop the queue behind it.
                     try bounce(
                         request, reason: "the refinery cannot take it: \(error.message)", short: "cannot take it")
@@ -142,18 +162,34 @@ public final class Refinery {
                     tip = candidate.commit
                 case .waiting:
                     waiting.insert(request.id)
-                case .done:
+                case .done, .deferred:
                     break
                 }
             }
             if candidates.isEmpty { continue }
-            try lease?.renew(current: candidates.map(\.request.id))
-            if settings.mode == .pullRequest {
-                if try !openPullRequest(candidates[0], base: base) { return waiting }
-            } else if try !testAndLand(candidates, base: base) {
-                return waiting
+            let outcome =
+                settings.mode == .pullRequest
+                ? try openPullRequest(candidates[0], base: base) : try testAndLand(candidates, base: base)
+            switch outcome {
+            case .moved:
+                moved += 1
+                if moved > 10 { throw GasworksError(.refused, "\(target) keeps moving under the refinery; it stops") }
+            case .targetRed:
+                redTarget = base
+                return DrainResult(waiting: waiting, stopped: true)
+            case .done:
+                break
             }
         }
+    }
+
+    /// What one round of testing and landing came to.
+    enum RoundOutcome {
+        case done
+        /// The target moved while the gate ran: the candidates are merged again.
+        case moved
+        /// The gate fails on the target itself.
+        case targetRed
     }
 
     // MARK: preparing a candidate
@@ -168,6 +204,8 @@ public final class Refinery {
     enum Preparation {
         case ready(Candidate)
         case waiting
+        /// Conflicts only with a request before it in this batch: it waits for the next round.
+        case deferred
         case done
     }
 
@@ -211,12 +249,22 @@ public final class Refinery {
             return .done
         }
         switch try mergeTree(tip, head) {
+        case .failed(let message):
+            try bounce(request, reason: "git merge-tree cannot merge it: \(message)", short: "cannot merge")
+            return .done
         case .conflict(let paths):
-            try bounce(
-                request,
-                reason:
-                    "conflicts with \(target)\(tip == base ? "" : " and the requests merged before it in this batch")",
-                short: "conflict", paths: paths)
+            var conflicting = paths
+            if tip != base {
+                // It may conflict only with a request before it in this batch, which may not land.
+                switch try mergeTree(base, head) {
+                case .clean: return .deferred
+                case .conflict(let onTarget): conflicting = onTarget
+                case .failed(let message):
+                    try bounce(request, reason: "git merge-tree cannot merge it: \(message)", short: "cannot merge")
+                    return .done
+                }
+            }
+            try bounce(request, reason: "conflicts with \(target)", short: "conflict", paths: conflicting)
             return .done
         case .clean(let tree):
             let message =
@@ -232,6 +280,8 @@ public final class Refinery {
     enum MergeOutcome {
         case clean(OID)
         case conflict([String])
+        /// git refused the merge itself (unrelated histories, …).
+        case failed(String)
     }
 
     /// `git merge-tree --write-tree`: the merged tree, or the conflicting paths. No checkout.
@@ -243,7 +293,7 @@ public final class Refinery {
             ], environment: ChildProcess.environment())
         let lines = outcome.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard outcome.status == 0 || outcome.status == 1, let first = lines.first, let tree = OID(hex: first) else {
-            throw GasworksError(.repository, "git merge-tree failed: \(outcome.text.firstLine)")
+            return .failed(outcome.text.firstLine)
         }
         if outcome.status == 0 { return .clean(tree) }
         var paths: [String] = []

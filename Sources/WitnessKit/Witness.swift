@@ -297,10 +297,12 @@ public struct Checkout {
         }
     }
 
-    /// Moves the checkout to `commit`: its files exactly, untracked files removed (ignored
-    /// ones, such as build caches, kept).
+    /// Moves the checkout to `commit`: its files exactly, untracked files and nested
+    /// repositories removed (ignored files, such as build caches, kept).
     public func switchTo(_ commit: OID) throws {
-        for arguments in [["checkout", "--quiet", "--detach", "--force", commit.hex], ["clean", "-q", "-f", "-d"]] {
+        for arguments in [
+            ["checkout", "--quiet", "--detach", "--force", commit.hex], ["clean", "-q", "-f", "-f", "-d"],
+        ] {
             let outcome = try ChildProcess.run(
                 ["git", "-C", path, "-c", "core.hooksPath=/dev/null"] + arguments,
                 environment: ChildProcess.environment())

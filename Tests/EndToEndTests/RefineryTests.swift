@@ -14,6 +14,8 @@ final class RefineryRig {
         try rig.repository.commitFile("shared.txt", "one\ntwo\nthree\n", message: "initial")
         _ = try rig.checked(["rig", "init", "--prefix", "gw"])
         _ = try rig.checked(["config", "gt.refinery.gate", gate ?? Self.gate(log: gateLog)])
+        // Runs only when a test says so: enqueue and retry would start one in the background.
+        _ = try rig.checked(["config", "gt.refinery.auto", "false"])
     }
 
     /// Green unless a tracked file says BROKEN; logs each run's tree and colour.
@@ -193,6 +195,31 @@ final class RefineryRig {
         #expect(try rig.checked(["refinery", "status"]).contains("idle"))
     }
 
+    @Test func aLeaseHeldElsewhereIsRespectedUntilItExpires() throws {
+        let r = try RefineryRig()
+        let rig = r.rig
+        let id = try r.request("leased", ["leased.txt": "l\n"])
+        func writeLease(expires: Int) throws {
+            let json =
+                "{\"acquired\":0,\"current\":[],\"expires\":\(expires),\"host\":\"elsewhere\",\"pid\":1,\"pid_start\":1}\n"
+            let blob = try rig.git(["hash-object", "-w", "--stdin"], input: json).output
+            let tree = try rig.git(["mktree"], input: "100644 blob \(blob)\tlease.json\n").output
+            let commit = try rig.git(["commit-tree", tree, "-m", "refinery lease"]).output
+            _ = try rig.checked(["update-ref", "refs/gt/refinery/lease", commit])
+        }
+        // Held by a refinery on another host until far in the future: this one stays out.
+        try writeLease(expires: Int(Date().timeIntervalSince1970) + 3_600)
+        let busy = try rig.checked(["refinery", "run"])
+        #expect(busy.contains("another refinery (elsewhere/1) holds the lease"), "\(busy)")
+        #expect(try r.requestJSON(id)["state"] as? String == "queued")
+        // Expired: the next run takes it over and lands the request.
+        try writeLease(expires: Int(Date().timeIntervalSince1970) - 1)
+        let took = try rig.checked(["refinery", "run"])
+        #expect(took.contains("took over the lease of elsewhere/1"), "\(took)")
+        #expect(try r.requestJSON(id)["state"] as? String == "merged")
+        #expect(try rig.git(["show-ref", "--verify", "refs/gt/refinery/lease"]).status != 0)
+    }
+
     @Test func aRequestAlreadyOnTheTargetIsClosedNotMergedAgain() throws {
         let r = try RefineryRig()
         let rig = r.rig
@@ -231,12 +258,17 @@ final class RefineryRig {
         _ = try rig.checked(["add", "red.txt"])
         _ = try rig.checked(["commit", "-q", "-m", "Break the target"])
         let innocent = try r.request("innocent", ["innocent.txt": "i\n"])
-        let result = try rig.git(["refinery", "run"])
+        let bystander = try r.request("bystander", ["bystander.txt": "b\n"])
+        let result = try rig.git(["refinery", "run", "--json"])
         #expect(result.status == 1)
         #expect(result.stderr == "fatal: the gate fails on main itself; the overseer is mailed\n")
+        // Once: the request's gate and the target's, then the run stops and the queue waits.
+        #expect((try rig.json(result.stdout))["gate_runs"] as? Int == 2, "\(result.stdout)")
         #expect(try r.requestJSON(innocent)["state"] as? String == "queued")
+        #expect(try r.requestJSON(bystander)["state"] as? String == "queued")
         let overseer = try r.mail("overseer")
         #expect(overseer.contains("Target main is red") && overseer.contains("target is red"))
+        #expect(try rig.checked(["mail", "inbox", "-b", "overseer", "-q"]).split(separator: "\n").count == 1)
     }
 
     @Test func unverifiedStepsBounceAndSubmittedOnesWait() throws {
@@ -246,6 +278,7 @@ final class RefineryRig {
         try FileManager.default.createSymbolicLink(
             atPath: rig.bin + "/git-refinery", withDestinationPath: builtProduct("gasworks"))
         let refinery = TemporaryRigTool(rig: rig, tool: "refinery")
+        _ = try rig.checked(["config", "gt.refinery.auto", "false"])
         let branch = "polecat/nux/\(w.bead)"
         try w.finishStep(1, file: "one.txt", contents: "1\n")
         _ = try rig.checked(["witness", "check", "--submitted"])
@@ -440,6 +473,23 @@ struct TemporaryRigTool {
         let fsck = try rig.git(["fsck", "--no-dangling"])
         #expect(fsck.status == 0 && fsck.stdout.isEmpty, "\(fsck.stdout)\(fsck.stderr)")
         #expect(eventually { listed().isEmpty }, "\(listed())")
+    }
+
+    @Test func enqueueAndRetryStartARunInTheBackground() throws {
+        let r = try RefineryRig()
+        let rig = r.rig
+        _ = try rig.checked(["config", "--unset", "gt.refinery.auto"])
+        _ = try rig.checked(["config", "gt.refinery.gate", "! grep -q BROKEN *.txt"])
+        let id = try r.request("later", ["later.txt": "BROKEN\n"])
+        #expect(eventually { (try? r.requestJSON(id)["state"] as? String) == "bounced" })
+        _ = try rig.checked(["checkout", "-q", "later"])
+        try "fine\n".write(toFile: rig.path + "/later.txt", atomically: true, encoding: .utf8)
+        _ = try rig.checked(["commit", "-q", "-am", "Fix later"])
+        _ = try rig.checked(["checkout", "-q", "main"])
+        let retried = try rig.checked(["refinery", "retry", id])
+        #expect(retried.contains("started the refinery") || retried.contains(id))
+        #expect(eventually { (try? r.requestJSON(id)["state"] as? String) == "merged" })
+        #expect(eventually { (try? rig.checked(["show", "main:later.txt"])) == "fine" })
     }
 
     @Test func aPushToAHubStartsItsRefineryThroughPostReceive() throws {

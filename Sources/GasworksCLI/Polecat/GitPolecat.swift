@@ -255,15 +255,9 @@ struct PolecatDone: ParsableCommand {
             let polecats = try common.openPolecats()
             let request = try polecats.done(try polecats.current(name))
             BeadOutput.emitChange(request, verb: "merge request", common)
-            try polecats.startQueuedAndReport(common)
             // The refinery takes it from here, unless one already runs (gt.refinery.auto).
-            do {
-                if case .started = try RefineryTrigger.start(polecats.repository), !common.quiet, !common.json {
-                    Console.out("started the refinery\n")
-                }
-            } catch let error as GasworksError {
-                Console.error("warning: the refinery was not started: \(error.message)\n")
-            }
+            RefineryTrigger.startQuietly(polecats.repository, common)
+            try polecats.startQueuedAndReport(common)
         }
     }
 }

@@ -84,7 +84,7 @@ struct RefineryRun: ParsableCommand {
 
     func validate() throws {
         if once && watch { throw ValidationError("give --once or --watch, not both") }
-        if interval <= 0 { throw ValidationError("--interval must be positive") }
+        if interval <= 0 || interval > 3600 { throw ValidationError("--interval must be between 0 and 3600 seconds") }
         if let timeout, timeout < 0 { throw ValidationError("--timeout must not be negative") }
     }
 
@@ -236,6 +236,7 @@ struct RefineryEnqueue: ParsableCommand {
                 branch: branch, bead: bead, molecule: molecule,
                 priority: try priority.map { try BeadStore.parsePriority($0) }, title: title)
             BeadOutput.emitChange(stored, verb: "queued", common)
+            RefineryTrigger.startQuietly(queue.repository, common)
         }
     }
 }
@@ -248,7 +249,9 @@ struct RefineryRetry: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            BeadOutput.emitChange(try common.openQueue().retry(request), verb: "queued again", common)
+            let queue = try common.openQueue()
+            BeadOutput.emitChange(try queue.retry(request), verb: "queued again", common)
+            RefineryTrigger.startQuietly(queue.repository, common)
         }
     }
 }
@@ -288,6 +291,20 @@ struct RefineryTrigger: ParsableCommand {
         case started(pid_t)
         case running
         case off
+    }
+
+    /// After a command that queued work: starts a run unless one holds the lease or
+    /// `gt.refinery.auto` is false; trouble starting it is a warning, not the command's failure.
+    static func startQuietly(_ repository: Repository, _ common: CommonOptions, announce: Bool = true) {
+        do {
+            if case .started = try start(repository), announce, !common.quiet, !common.json {
+                Console.out("started the refinery\n")
+            }
+        } catch let error as GasworksError {
+            Console.error("warning: the refinery was not started: \(error.message)\n")
+        } catch {
+            Console.error("warning: the refinery was not started: \(error)\n")
+        }
     }
 
     /// Starts a detached refinery run (log: `<common dir>/gt/refinery/run.log`) unless one

@@ -1,8 +1,10 @@
 import ArgumentParser
 import BeadKit
 import GitKit
+import HookKit
 import MailKit
 import MoleculeKit
+import PolecatKit
 import WitnessKit
 
 struct GitWitness: ParsableCommand {
@@ -89,6 +91,16 @@ struct WitnessCheck: ParsableCommand {
                 Console.out("nothing is waiting for the witness\n")
             } else {
                 Console.out(reports.map(WitnessOutput.text).joined())
+            }
+            // A request that waited for these verdicts can land now.
+            if reports.contains(where: { $0.outcome == .passed }) {
+                let repository = try common.openRepository()
+                let beads = try BeadStore(repository: repository, actor: "witness")
+                if let queued = try? MergeRequest.queue(in: beads, target: try RigConfig.target(repository)),
+                    !queued.isEmpty
+                {
+                    RefineryTrigger.startQuietly(repository, common, announce: false)
+                }
             }
             if reports.contains(where: { $0.outcome != .passed }) { throw ExitCode(1) }
         }
