@@ -39,6 +39,8 @@ let package = Package(
         .target(
             name: "PolecatKit", dependencies: ["GitKit", "BeadKit", "MailKit", "MoleculeKit", "HookKit", "RigKit"]),
         .target(
+            name: "DeaconKit", dependencies: ["GitKit", "BeadKit", "MailKit", "MoleculeKit", "HookKit", "PolecatKit"]),
+        .target(
             name: "RefineryKit",
             dependencies: ["GitKit", "BeadKit", "MailKit", "MoleculeKit", "HookKit", "WitnessKit", "PolecatKit"]),
         // Every tool's command line, run by both executables below.
@@ -46,7 +48,7 @@ let package = Package(
             name: "GasworksCLI",
             dependencies: [
                 "BeadKit", "GitKit", "MailKit", "MoleculeKit", "WitnessKit", "RigKit", "HookKit", "PolecatKit",
-                "RefineryKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "RefineryKit", "DeaconKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // The multi-call binary (git-bead, git-mail, …) without TOML or Foundation.

@@ -36,6 +36,6 @@ struct Gasworks: ParsableCommand {
         abstract: "Git-native coordination for many coding agents; each tool also runs as `git <tool>`.",
         subcommands: [
             GitBead.self, GitMail.self, GitMolecule.self, GitWitness.self, GitRig.self, GitPolecat.self,
-            GitRefinery.self,
+            GitRefinery.self, GitDeacon.self,
         ])
 }

@@ -25,6 +25,7 @@ public enum GasworksCommandLine {
         case "git-rig": runMain(GitRig.self)
         case "git-polecat": runMain(GitPolecat.self)
         case "git-refinery": runMain(GitRefinery.self)
+        case "git-deacon": runMain(GitDeacon.self)
         default: runMain(Gasworks.self)
         }
     }

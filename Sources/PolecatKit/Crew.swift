@@ -11,7 +11,7 @@ extension Polecats {
     }
 
     /// Where crew worktrees go: `gt.crew.root`, else `<repo>-crew/` beside the main checkout.
-    func crewRoot() throws -> String {
+    public func crewRoot() throws -> String {
         if let configured = try repository.config("gt.crew.root"), !configured.isEmpty { return configured }
         return mainCheckout + "-crew"
     }

@@ -356,7 +356,7 @@ public final class Polecats {
 
     /// Gives `bead` back to ready if `address` still holds it (a sling or launch undone, work
     /// not finished).
-    func release(_ bead: String, heldBy address: String) throws {
+    public func release(_ bead: String, heldBy address: String) throws {
         let beads = try BeadStore(repository: repository, actor: actor)
         try beads.update(bead, op: "release") { bead in
             guard bead.status == .inProgress, bead.assignee == address else { return }
@@ -366,7 +366,7 @@ public final class Polecats {
     }
 
     /// Whether a worktree holds changes not committed (`git status --porcelain`).
-    func hasUncommittedChanges(_ worktree: String) throws -> Bool {
+    public func hasUncommittedChanges(_ worktree: String) throws -> Bool {
         let status = try ChildProcess.run(
             ["git", "status", "--porcelain"], in: worktree, environment: ChildProcess.environment())
         guard status.status == 0 else {
