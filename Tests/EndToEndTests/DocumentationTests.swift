@@ -6,7 +6,7 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
     .deletingLastPathComponent().path
 
 @Suite struct DocumentationTests {
-    static let tools = ["bead", "mail", "molecule", "witness", "rig", "polecat", "refinery"]
+    static let tools = ["bead", "mail", "molecule", "witness", "rig", "polecat", "refinery", "deacon"]
     /// How many subcommands each tool has at least, so a lost registration shows.
     static let subcommandCounts = [
         "bead": 13, "mail": 13, "molecule": 11, "witness": 6, "rig": 4, "polecat": 13, "refinery": 7,
