@@ -26,6 +26,7 @@ func registry(_ fixtures: Fixtures) -> [Figure] {
         + hookFigures()
         + polecatFigures()
         + refineryFigures()
+        + deaconFigures()
 }
 
 let usage = """
