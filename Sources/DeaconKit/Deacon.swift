@@ -33,6 +33,8 @@ public final class Deacon {
     var memory: [String: JSONValue] = [:]
     /// Findings for the mayor, sent as one mail at the end of a patrol.
     var findings: [String] = []
+    /// Finding keys seen in this patrol: memory keeps only these.
+    var activeFindings: Set<String> = []
     var healthy = 0
     var checked = 0
 
@@ -86,14 +88,32 @@ public final class Deacon {
     // MARK: the patrol
 
     /// One patrol over every worker. Writes a report commit when it acted or its findings
-    /// changed; returns the report.
-    public func patrol() throws -> PatrolReport {
+    /// changed; returns the report. One patrol runs at a time per repository (an flock on
+    /// `<common dir>/gt/deacon/lock`, which the kernel releases when the process ends, so it
+    /// never goes stale); `nil` when another holds it.
+    public func patrol() throws -> PatrolReport? {
+        let directory = repository.commonDir + "gt/deacon"
+        LocalFile.makeDirectories(directory)
+        let lock = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lock >= 0 else { throw GasworksError(.repository, "cannot open \(directory)/lock") }
+        defer { close(lock) }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { return nil }
         actions = []
         problems = []
         findings = []
+        activeFindings = []
         healthy = 0
         checked = 0
-        let previous = try PatrolReport.last(in: repository)
+        var previous: (report: PatrolReport, commit: OID)?
+        do {
+            previous = try PatrolReport.last(in: repository)
+        } catch let error as GasworksError where error.kind == .badData {
+            // A report that cannot be read is kept in history, not trusted: memory starts afresh.
+            log("warning: \(error.message); starting without the deacon's memory\n")
+            previous = try repository.referenceTarget(PatrolReport.ref).map {
+                (PatrolReport(json: .object([:])), $0)
+            }
+        }
         memory = previous?.report.memory ?? [:]
         var progress = ProgressCache(repository: repository)
         let now = Self.wallClock()
@@ -102,17 +122,31 @@ public final class Deacon {
         for summary in index.beads.values where summary.status == BeadStatus.inProgress.rawValue {
             held[summary.assignee, default: []].append(summary)
         }
-        let polecatRecords = try polecats.store.all()
-        let crewRecords = try polecats.crew.all()
+        let records = try polecats.store.all() + polecats.crew.all()
         let target = try RigConfig.target(repository)
         let targetTip = try repository.referenceTarget("refs/heads/" + target)
-        for record in polecatRecords + crewRecords where record.state == .running {
+        for record in records where record.state == .running {
             checked += 1
-            try check(
-                record, now: now, held: held[record.address] ?? [], progress: &progress, targetTip: targetTip)
+            // One worker's trouble is reported; it does not stop the patrol of the others.
+            do {
+                try check(
+                    record, now: now, held: held[record.address] ?? [], progress: &progress, targetTip: targetTip)
+            } catch {
+                problems.append(.init(kind: "error", worker: record.address, detail: Self.describe(error)))
+                log("error \(record.address): \(Self.describe(error))\n")
+            }
         }
-        try orphans(records: polecatRecords + crewRecords, index: index)
-        try sendFindings()
+        do {
+            try orphans(records: records, index: index, now: now, progress: &progress)
+        } catch {
+            problems.append(.init(kind: "error", worker: "orphans", detail: Self.describe(error)))
+        }
+        do {
+            try sendFindings()
+        } catch {
+            problems.append(.init(kind: "error", worker: "mayor", detail: Self.describe(error)))
+        }
+        forgetStale(records: records)
         progress.save()
         let report = PatrolReport(
             at: beads.now, checked: checked, healthy: healthy, actions: actions, problems: problems, memory: memory)
@@ -121,6 +155,25 @@ public final class Deacon {
             || previous?.report.memory != memory
         if changed { try write(report, after: previous?.commit) }
         return report
+    }
+
+    static func describe(_ error: Error) -> String {
+        (error as? GasworksError)?.message ?? (error as? GitError)?.message ?? "\(error)"
+    }
+
+    /// Memory keeps only what is still true: findings still present, respawn counts of
+    /// beads a live record still holds.
+    func forgetStale(records: [PolecatRecord]) {
+        let reported = memory["reported"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        memory["reported"] = .array(reported.filter { activeFindings.contains($0) }.map { .string($0) })
+        let beadsInUse = Set(records.filter { $0.state != .nuked }.compactMap(\.bead))
+        if let respawns = memory["respawns"]?.objectValue {
+            memory["respawns"] = .object(respawns.filter { beadsInUse.contains($0.key) })
+        }
+        for (key, _) in memory where key.hasPrefix("worker:") {
+            let address = String(key.dropFirst(7))
+            if !records.contains(where: { $0.address == address && $0.state == .running }) { memory[key] = nil }
+        }
     }
 
     func act(_ kind: String, _ worker: String, _ reason: String) {
@@ -137,13 +190,13 @@ public final class Deacon {
     /// One memory entry (a JSON object) by key.
     func remembered(_ key: String) -> [String: JSONValue] { memory[key]?.objectValue ?? [:] }
 
-    /// A finding is reported once: its key is remembered.
+    /// A finding is reported once while it lasts: its key is remembered until it is gone.
     func isNew(_ finding: String) -> Bool {
+        activeFindings.insert(finding)
         var seen = memory["reported"]?.arrayValue?.compactMap(\.stringValue) ?? []
         guard !seen.contains(finding) else { return false }
         seen.append(finding)
-        // Old findings are forgotten after a while so memory stays small.
-        memory["reported"] = .array(seen.suffix(2_000).map { .string($0) })
+        memory["reported"] = .array(seen.map { .string($0) })
         return true
     }
 
@@ -154,18 +207,32 @@ public final class Deacon {
     ) throws {
         let address = record.address
         let generation = record.generation ?? ""
-        let started = generationStart(record)
-        var alive = Polecats.isAlive(record)
-        if alive, record.string("session") == "tmux", !Tmux.exists(polecats.tmuxSession(record)) { alive = false }
         try drift(record, held: held, targetTip: targetTip)
+        // Being started, restarted or removed by someone else right now: left alone, unless
+        // it has stayed that way for longer than any start takes (a crash mid-way).
+        if record.pid == nil || record.string("stopping") != nil {
+            let waiting = progress.firstSeen(
+                "transition:" + address, as: "\(generation) \(record.string("stopping") ?? "starting")", now: now)
+            if now - waiting < Int64(settings.graceSeconds) + 60 {
+                healthy += 1
+                return
+            }
+        }
+        let started = generationStart(record)
         if now - started < Int64(settings.graceSeconds) {
             // A fresh agent is never touched: it may still be starting up.
             healthy += 1
             return
         }
-        guard alive else {
+        guard Polecats.isAlive(record) else {
+            // Without its worktree there is nothing to restart into: the orphan repair retires it.
+            if let worktree = record.worktree, !LocalFile.isDirectory(worktree) { return }
             try dead(record)
             return
+        }
+        if record.string("session") == "tmux", !Tmux.exists(polecats.tmuxSession(record)) {
+            // The process is the one started: alive, whatever tmux says.
+            problems.append(.init(kind: "tmux", worker: address, detail: "its tmux session is not found"))
         }
         // Progress: anything the worker changed (its branch, its record, a bead it holds)
         // since the last patrol, its heartbeat, or the start of its generation.
@@ -175,8 +242,14 @@ public final class Deacon {
         let fingerprint =
             [branchTip?.hex ?? "-", recordTip?.hex ?? "-"].joined(separator: " ") + " "
             + held.map { $0.id + "@" + $0.commit.hex }.sorted().joined(separator: " ")
+        // Seen for the first time: the newest of its commits counts too (a cache lost on a
+        // busy worker must not make it look stalled).
+        var evidence = started
+        for commit in [branchTip, recordTip].compactMap({ $0 }) + held.map(\.commit) {
+            evidence = max(evidence, try repository.commit(commit).committer.time)
+        }
         let since = progress.observe(
-            address, generation: generation, fingerprint: fingerprint, now: now, started: started)
+            address, generation: generation, fingerprint: fingerprint, now: now, started: min(evidence, now))
         let heartbeat = Self.modified(polecats.directory(Polecats.key(record)) + "/heartbeat") ?? 0
         let lastProgress = max(since, heartbeat, started)
         let key = "worker:" + address
@@ -186,36 +259,53 @@ public final class Deacon {
             state = ["generation": .string(generation)]
         }
         let quiet = now - lastProgress
-        // Stable while nothing changes, so an unchanged stall writes no new report.
-        let stalledSince = "no progress since \(ISO8601.format(lastProgress))"
-        guard quiet > Int64(settings.stallSeconds) else {
+        // Waiting for the witness on a submitted step is not a stall.
+        let waiting = held.contains { $0.type == "step" && $0.json.contains("\"submitted\":{") }
+        guard quiet > Int64(settings.stallSeconds), !waiting else {
             healthy += 1
-            if state["nudges"] != nil || state["escalated"] != nil {
-                log("\(address) is progressing again\n")
-            }
+            if state["nudges"] != nil || state["escalated"] != nil { log("\(address) is progressing again\n") }
             memory[key] = nil
             return
         }
+        // Stable while nothing changes, so an unchanged stall writes no new report.
+        let stalledSince = "no progress since \(ISO8601.format(lastProgress))"
         let nudges = Int(state["nudges"]?.intValue ?? 0)
+        // One nudge per stall period: the worker gets time to answer the last one.
+        let lastNudge = state["nudged_at"]?.intValue ?? 0
+        let due = now - lastNudge >= Int64(max(settings.stallSeconds, 1))
         if nudges < settings.nudges {
-            try nudge(record, generation: generation, quiet: quiet, count: nudges + 1)
-            state["nudges"] = .int(Int64(nudges + 1))
+            if due, try stillTheSame(record) {
+                try nudge(record, generation: generation, quiet: quiet, count: nudges + 1)
+                state["nudges"] = .int(Int64(nudges + 1))
+                state["nudged_at"] = .int(now)
+            }
             problems.append(.init(kind: "stalled", worker: address, detail: stalledSince))
         } else if state["escalated"] == nil {
-            let body =
-                "\(address) (generation \(generation)) has shown no progress for \(quiet) s, "
-                + "and \(nudges) nudge\(nudges == 1 ? "" : "s") did not help.\n"
-                + "Bead: \(record.bead ?? "-"); branch: \(record.branch ?? "-"); worktree: \(record.worktree ?? "-").\n"
-                + "Look at it (git polecat status \(record.name), git polecat logs \(record.name)), "
-                + "restart it (git polecat restart \(record.name)) or stop it.\n"
-            try mail(["mayor", "overseer"], type: "escalation", subject: "Stalled: \(address)", body: body)
-            act("escalate", address, "no progress for \(quiet) s after \(nudges) nudges; mayor and overseer mailed")
-            state["escalated"] = .bool(true)
-            problems.append(.init(kind: "escalated", worker: address, detail: stalledSince))
+            if due {
+                let body =
+                    "\(address) (generation \(generation)) has shown no progress for \(quiet) s, "
+                    + "and \(nudges) nudge\(nudges == 1 ? "" : "s") did not help.\n"
+                    + "Bead: \(record.bead ?? "-"); branch: \(record.branch ?? "-"); worktree: \(record.worktree ?? "-").\n"
+                    + "Look at it (git polecat status \(record.name), git polecat logs \(record.name)), "
+                    + "restart it (git polecat restart \(record.name)) or stop it.\n"
+                try mail(["mayor", "overseer"], type: "escalation", subject: "Stalled: \(address)", body: body)
+                act("escalate", address, "no progress for \(quiet) s after \(nudges) nudges; mayor and overseer mailed")
+                state["escalated"] = .bool(true)
+            }
+            problems.append(
+                .init(kind: state["escalated"] == nil ? "stalled" : "escalated", worker: address, detail: stalledSince))
         } else {
             problems.append(.init(kind: "escalated", worker: address, detail: stalledSince))
         }
         memory[key] = .object(state)
+    }
+
+    /// Whether the worker still runs the generation and process this patrol looked at.
+    func stillTheSame(_ record: PolecatRecord) throws -> Bool {
+        let store = record.kind == .crew ? try polecats.crew : polecats.store
+        guard let current = try store.load(record.name)?.record else { return false }
+        return current.generation == record.generation && current.pid == record.pid && current.state == .running
+            && current.string("stopping") == nil
     }
 
     /// A nudge: mail (of this generation) and, in a tmux session, a line typed into its pane.
@@ -243,8 +333,7 @@ public final class Deacon {
     func dead(_ record: PolecatRecord) throws {
         let address = record.address
         guard record.kind == .polecat else {
-            let finding = "dead:\(address):\(record.generation ?? "")"
-            if isNew(finding) {
+            if isNew("dead:\(address):\(record.generation ?? "")") {
                 try mail(
                     ["overseer"], type: "escalation", subject: "Crew agent gone: \(address)",
                     body: "The agent of \(address) (generation \(record.generation ?? "-")) is not running. "
@@ -258,12 +347,10 @@ public final class Deacon {
         let bead = record.bead ?? record.name
         var respawns = memory["respawns"]?.objectValue ?? [:]
         let done = Int(respawns[bead]?.intValue ?? 0)
+        // Only the generation this patrol saw: a newer one is someone else's restart.
+        guard try stillTheSame(record) else { return }
         if done < settings.respawns {
-            // Only the generation this patrol saw: a newer one is already someone else's restart.
-            guard let current = try polecats.store.load(record.name)?.record,
-                current.generation == record.generation, current.state == .running
-            else { return }
-            let restarted = try polecats.restart(record.name, prompt: prompt)
+            let restarted = try polecats.restart(record.name, expecting: record.generation, prompt: prompt)
             respawns[bead] = .int(Int64(done + 1))
             memory["respawns"] = .object(respawns)
             act(
@@ -272,15 +359,18 @@ public final class Deacon {
                     + "\(restarted.generation ?? "-") (respawn \(done + 1) of \(settings.respawns) for \(bead))")
             return
         }
-        // Past the limit: the bead goes back to ready, the branch stays for whoever takes it.
+        // Past the limit: the bead goes back to ready first (a crash after that heals on the
+        // next patrol), then the polecat stops; its branch stays for whoever takes the bead.
+        if let held = record.bead { try polecats.release(held, heldBy: address) }
+        try releaseSteps(heldBy: address)
         _ = try polecats.store.update(record.name, op: "stop") { current in
             guard current.generation == record.generation, current.state == .running else {
                 throw GasworksError(.refused, "\(address) changed meanwhile")
             }
             current.state = .stopped
         }
-        if let held = record.bead { try polecats.release(held, heldBy: address) }
-        try releaseSteps(heldBy: address)
+        respawns[bead] = nil
+        memory["respawns"] = .object(respawns)
         try mail(
             ["overseer", "mayor"], type: "escalation", subject: "Released \(bead): \(address) kept dying",
             body: "The agent of \(address) died \(done + 1) times on \(bead); it was restarted \(done) "
@@ -354,6 +444,16 @@ struct ProgressCache {
         ])
         dirty = true
         return since
+    }
+
+    /// When `value` was first seen under `key` (now, if it is new or changed).
+    mutating func firstSeen(_ key: String, as value: String, now: Int64) -> Int64 {
+        if let entry = entries[key], entry["value"]?.stringValue == value, let since = entry["since"]?.intValue {
+            return since
+        }
+        entries[key] = .object(["value": .string(value), "since": .int(now)])
+        dirty = true
+        return now
     }
 
     func save() {

@@ -39,6 +39,9 @@ extension Deacon {
                         tip.hex,
                     ],
                     environment: ChildProcess.environment())
+                guard diff.status == 0 else {
+                    throw GasworksError(.repository, "git diff failed: \(diff.text.firstLine)")
+                }
                 for path in diff.text.split(separator: "\n").map(String.init)
                 where !scope.contains(where: { Self.path(path, isIn: $0) }) {
                     flag(
@@ -115,16 +118,28 @@ extension Deacon {
     /// Worktrees with no record (reported), records whose worktree is gone (the record is
     /// retired and its bead given back), beads held by workers that no longer exist (given
     /// back), and queued records a crash left without a queue time (retired).
-    func orphans(records: [PolecatRecord], index: BeadIndex) throws {
+    func orphans(records snapshot: [PolecatRecord], index: BeadIndex, now: Int64, progress: inout ProgressCache)
+        throws
+    {
         let listed = try ChildProcess.run(
             ["git", "--git-dir=" + repository.commonDir, "worktree", "list", "--porcelain"],
             environment: ChildProcess.environment())
+        guard listed.status == 0 else {
+            throw GasworksError(.repository, "git worktree list failed: \(listed.text.firstLine)")
+        }
         let worktrees = listed.text.split(separator: "\n").filter { $0.hasPrefix("worktree ") }
-            .map { String($0.dropFirst(9)) }
-        let roots = [try polecats.worktreeRoot(), try polecats.crewRoot()].map { $0.hasSuffix("/") ? $0 : $0 + "/" }
-        let recorded = Set(records.filter { $0.state != .nuked }.compactMap(\.worktree))
+            .map { Self.normalized(String($0.dropFirst(9))) }
+        // Read again after listing: a worktree added meanwhile has its record by now, or is
+        // named after a record that is being started.
+        let records = try polecats.store.all() + polecats.crew.all()
+        let roots = [try polecats.worktreeRoot(), try polecats.crewRoot()].map { Self.normalized($0) + "/" }
+        let live = records.filter { $0.state != .nuked }
+        let recorded = Set(live.compactMap(\.worktree).map(Self.normalized))
+        let names = Set(live.map(\.name))
         for path in worktrees
-        where roots.contains(where: { path.hasPrefix($0) }) && !recorded.contains(path) && LocalFile.isDirectory(path) {
+        where roots.contains(where: { path.hasPrefix($0) }) && !recorded.contains(path) && LocalFile.isDirectory(path)
+            && !names.contains(String(path.split(separator: "/").last ?? ""))
+        {
             let finding = "orphan-worktree:\(path)"
             problems.append(.init(kind: "orphan", worker: path, detail: "a worktree no polecat or crew record names"))
             if isNew(finding) {
@@ -134,19 +149,28 @@ extension Deacon {
             }
         }
         var pruned = false
-        for record in records where record.state != .nuked {
+        for record in snapshot where record.state != .nuked {
             let missingWorktree =
                 [.running, .stopped, .done].contains(record.state) && record.worktree != nil
-                && !LocalFile.isDirectory(record.worktree ?? "")
-            let abandonedQueue = record.state == .queued && record.string("queued_at") == nil
+                && !LocalFile.isDirectory(record.worktree ?? "") && !Polecats.isAlive(record)
+            // A sling that is not queued writes no queue time while it launches: only one that
+            // has stayed like this for longer than any launch takes was left by a crash.
+            var abandonedQueue = false
+            if record.state == .queued, record.string("queued_at") == nil {
+                let since = progress.firstSeen("queued:" + record.address, as: record.generation ?? "", now: now)
+                abandonedQueue = now - since > Int64(settings.graceSeconds) + 300
+            }
             guard missingWorktree || abandonedQueue else { continue }
-            if missingWorktree, Polecats.isAlive(record) { continue }
             let store = record.kind == .crew ? try polecats.crew : polecats.store
-            _ = try? store.update(record.name, op: "retire") { current in
-                guard current.generation == record.generation, current.state == record.state else {
-                    throw GasworksError(.refused, "changed meanwhile")
+            do {
+                _ = try store.update(record.name, op: "retire") { current in
+                    guard current.generation == record.generation, current.state == record.state else {
+                        throw GasworksError(.refused, "changed meanwhile")
+                    }
+                    current.state = .nuked
                 }
-                current.state = .nuked
+            } catch {
+                continue
             }
             if record.state != .done, let bead = record.bead { try polecats.release(bead, heldBy: record.address) }
             try releaseSteps(heldBy: record.address)
@@ -164,11 +188,11 @@ extension Deacon {
             act("repair", record.address, why + "; record retired, its bead given back, branch kept")
             findings.append("\(record.address): \(why); the deacon retired the record and gave its bead back")
         }
-        let alive = Set(records.filter { $0.state != .nuked }.map(\.address))
+        let existing = Set(records.filter { $0.state != .nuked }.map(\.address))
         for summary in index.beads.values
         where summary.status == BeadStatus.inProgress.rawValue
             && (summary.assignee.hasPrefix("polecat/") || summary.assignee.hasPrefix("crew/"))
-            && !alive.contains(summary.assignee) && !summary.json.contains("\"submitted\":{")
+            && !existing.contains(summary.assignee) && !summary.json.contains("\"submitted\":{")
         {
             let owner = summary.assignee
             try molecules.withStepAuthority {
@@ -181,5 +205,11 @@ extension Deacon {
             act("repair", owner, "held \(summary.id) but no longer exists; \(summary.id) is ready again")
             findings.append("\(summary.id) was held by \(owner), which no longer exists; it is ready again")
         }
+    }
+
+    /// A path without doubled or trailing slashes, so git's and a record's spelling compare.
+    static func normalized(_ path: String) -> String {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        return (path.hasPrefix("/") ? "/" : "") + parts.joined(separator: "/")
     }
 }

@@ -123,13 +123,16 @@ extension Polecats {
         guard record.state == .running else {
             throw GasworksError(.refused, "cannot stop \(record.address): it is \(record.state.rawValue)")
         }
-        terminate(record)
-        return try store.update(name, op: "stop") { current in
+        // Stopped first, by compare-and-swap, then ended: nobody (the deacon) takes the dying
+        // agent for a crashed one and restarts it.
+        let stopped = try store.update(name, op: "stop") { current in
             guard current.state == .running, current.generation == record.generation else {
                 throw GasworksError(.refused, "\(current.address) changed meanwhile")
             }
             current.state = .stopped
         }
+        terminate(record)
+        return stopped
     }
 
     /// Ends the recorded agent's process group, if that process is still the one recorded.
@@ -160,8 +163,25 @@ extension Polecats {
     public func nuke(_ name: String, force: Bool, discard: Bool) throws -> [String] {
         let record = try store.require(name)
         guard record.state != .nuked else { throw GasworksError(.refused, "\(record.address) is already nuked") }
-        // The agent stops first, so nothing it commits or edits slips past the checks below.
+        // Marked first (the deacon leaves a worker being removed alone), then the agent
+        // stops, so nothing it commits or edits slips past the checks below.
+        try store.update(name, op: "nuking") { current in
+            guard current.generation == record.generation, current.state == record.state else {
+                throw GasworksError(.refused, "\(current.address) changed meanwhile")
+            }
+            current.fields["stopping"] = .string("nuke")
+        }
         terminate(record)
+        do {
+            return try nukeStopped(record, force: force, discard: discard)
+        } catch {
+            _ = try? store.update(name, op: "nuke refused") { current in current.fields["stopping"] = nil }
+            throw error
+        }
+    }
+
+    func nukeStopped(_ record: PolecatRecord, force: Bool, discard: Bool) throws -> [String] {
+        let name = record.name
         let head = try record.branch.flatMap { try repository.referenceTarget("refs/heads/" + $0) }
         let merged = try isMerged(record)
         if !merged, !force {
@@ -194,6 +214,7 @@ extension Polecats {
                 throw GasworksError(.refused, "\(current.address) was restarted meanwhile")
             }
             current.state = .nuked
+            current.fields["stopping"] = nil
         }
         done.append("nuked \(record.address)")
         return done

@@ -319,10 +319,17 @@ public final class Polecats {
 
     /// A fresh agent in the same worktree with a new generation: the old process (if it still
     /// runs) is ended first, and from now on its commands are refused as stale.
-    public func restart(_ name: String, prompt: (PolecatRecord) throws -> String) throws -> PolecatRecord {
+    /// With `expecting`, only that generation is restarted (the deacon's restart of a dead
+    /// agent never touches a newer one).
+    public func restart(
+        _ name: String, expecting: String? = nil, prompt: (PolecatRecord) throws -> String
+    ) throws -> PolecatRecord {
         let current = try store.require(name)
         guard current.state == .running || current.state == .stopped else {
             throw GasworksError(.refused, "cannot restart \(current.address): it is \(current.state.rawValue)")
+        }
+        if let expecting, current.generation != expecting {
+            throw GasworksError(.refused, "\(current.address) runs generation \(current.generation ?? "-") now")
         }
         terminate(current)
         var next = current
@@ -340,11 +347,17 @@ public final class Polecats {
         }
         try startAgent(&next, prompt: try prompt(next))
         let started = next
-        return try store.update(name, op: "start") { record in
-            guard record.generation == reserved.generation else {
-                throw GasworksError(.refused, "\(record.address) was restarted again meanwhile")
+        do {
+            return try store.update(name, op: "start") { record in
+                guard record.generation == reserved.generation else {
+                    throw GasworksError(.refused, "\(record.address) was restarted again meanwhile")
+                }
+                record = started
             }
-            record = started
+        } catch {
+            // Someone else took over meanwhile: the agent just started must not run beside theirs.
+            terminate(started)
+            throw error
         }
     }
 

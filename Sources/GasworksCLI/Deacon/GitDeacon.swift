@@ -64,21 +64,13 @@ struct DeaconPatrol: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let repository = try common.openRepository()
-            let polecats = try Polecats(repository: repository, actor: "deacon")
-            let rig = polecats.rigName()
-            let deacon = try Deacon(
-                repository: repository, prompt: { try Prime.polecat($0, rig: rig, repository: repository) })
-            let printing = !common.quiet && !common.json
-            if printing { deacon.log = { Console.out($0) } }
             let started = MonotonicClock.seconds()
             while true {
-                let report = try deacon.patrol()
-                if common.json {
-                    Console.out(DeaconOutput.json(report).compactText() + "\n")
-                } else if common.quiet {
-                    Console.out(report.actions.map { "\($0.kind) \($0.worker)\n" }.joined())
-                } else {
-                    Console.out(DeaconOutput.summary(report))
+                do {
+                    try patrolOnce(repository)
+                } catch let error as GasworksError where watch {
+                    // A watch keeps going: the next patrol may well succeed.
+                    Console.error("warning: the patrol failed: \(error.message)\n")
                 }
                 if !watch { return }
                 if let timeout, MonotonicClock.seconds() - started + interval > timeout { return }
@@ -88,6 +80,28 @@ struct DeaconPatrol: ParsableCommand {
                     rest -= 1
                 }
             }
+        }
+    }
+
+    /// One patrol, with stores made afresh so its times are its own.
+    func patrolOnce(_ repository: Repository) throws {
+        let polecats = try Polecats(repository: repository, actor: "deacon")
+        let rig = polecats.rigName()
+        let deacon = try Deacon(
+            repository: repository, prompt: { try Prime.polecat($0, rig: rig, repository: repository) })
+        let printing = !common.quiet && !common.json
+        if printing { deacon.log = { Console.out($0) } }
+        guard let report = try deacon.patrol() else {
+            if printing { Console.out("another patrol is running; this one leaves it to that\n") }
+            if common.json { Console.out("null\n") }
+            return
+        }
+        if common.json {
+            Console.out(DeaconOutput.json(report).compactText() + "\n")
+        } else if common.quiet {
+            Console.out(report.actions.map { "\($0.kind) \($0.worker)\n" }.joined())
+        } else {
+            Console.out(DeaconOutput.summary(report))
         }
     }
 }
