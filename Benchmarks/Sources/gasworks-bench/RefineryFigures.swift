@@ -28,7 +28,9 @@ enum QueueRig {
         }
         try trial.git("checkout", "-q", "main", in: rig)
         for arguments in [
-            ["rig", "init", "-q", "--prefix", "gw"], ["config", "gt.refinery.gate", gate],
+            // Queued only: the measured run does the landing, not one that enqueue starts.
+            ["rig", "init", "-q", "--prefix", "gw"], ["config", "gt.refinery.auto", "false"],
+            ["config", "gt.refinery.gate", gate],
             ["config", "gt.refinery.batch", "\(batch)"],
         ] + (0..<requests).map({ ["refinery", "enqueue", "work/\($0)", "-q"] }) {
             let result = try Spawn.run(["git"] + arguments, in: rig, environment: env)
