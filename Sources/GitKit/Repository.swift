@@ -1,5 +1,9 @@
 import CLibgit2
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// An open git repository: the one owner of a `git_repository` handle, freed in `deinit`.
 ///
 /// Threads: libgit2 is built thread-safe, but one `Repository` (and anything read
@@ -161,7 +165,21 @@ extension Repository {
         }
     }
 
+    /// Runs `body` on the repository's own config file. Another writer holding
+    /// `config.lock` (ten polecats slung at once each write their hooks' include) is waited
+    /// out; a lock left by a killed writer is cleared once it is stale.
     private func withLocalConfig<T>(_ body: (OpaquePointer) throws -> T) throws -> T {
+        try RetryPolicy.standard.run(
+            retrying: { $0.code == .locked },
+            onLocked: {
+                let lock = commonDir + "config.lock"
+                var info = stat()
+                if stat(lock, &info) == 0, Double(time(nil)) - Double(info.st_mtim.tv_sec) > 10 { unlink(lock) }
+            }
+        ) { try withLocalConfigOnce(body) }
+    }
+
+    private func withLocalConfigOnce<T>(_ body: (OpaquePointer) throws -> T) throws -> T {
         var all: OpaquePointer?
         try check(git_repository_config(&all, pointer), "git_repository_config")
         defer { git_config_free(all) }
