@@ -289,7 +289,10 @@ public final class Deacon {
                     + "Look at it (git polecat status \(record.name), git polecat logs \(record.name)), "
                     + "restart it (git polecat restart \(record.name)) or stop it.\n"
                 try mail(["mayor", "overseer"], type: "escalation", subject: "Stalled: \(address)", body: body)
-                act("escalate", address, "no progress for \(quiet) s after \(nudges) nudges; mayor and overseer mailed")
+                act(
+                    "escalate", address,
+                    "no progress for \(quiet) s after \(nudges) nudge\(nudges == 1 ? "" : "s"); mayor and overseer mailed"
+                )
                 state["escalated"] = .bool(true)
             }
             problems.append(
