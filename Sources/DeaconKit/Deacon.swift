@@ -70,6 +70,9 @@ public final class Deacon {
         return (seconds, Int64(sysconf(Int32(_SC_CLK_TCK))))
     }()
 
+    /// A file's modification time in wall-clock seconds, nil when it does not exist.
+    public static func modifiedTime(_ path: String) -> Int64? { modified(path) }
+
     static func modified(_ path: String) -> Int64? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }

@@ -174,7 +174,20 @@ private func spawn(
         for pointer in cArguments { free(pointer) }
         for pointer in cEnvironment { free(pointer) }
     }
-    let result = posix_spawn(&spawned.pid, full[0], &actions, nil, cArguments, cEnvironment)
+    // The child starts with no signal blocked and SIGPIPE at its default, whatever the
+    // spawning thread had (a test thread may block signals; this process ignores SIGPIPE).
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var none = sigset_t()
+    sigemptyset(&none)
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    sigaddset(&defaults, SIGPIPE)
+    posix_spawnattr_setsigmask(&attributes, &none)
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    let result = posix_spawn(&spawned.pid, full[0], &actions, &attributes, cArguments, cEnvironment)
     guard result == 0 else {
         for fd in [spawned.stdin, spawned.stdout, spawned.stderr] where fd >= 0 { close(fd) }
         throw POSIXError(POSIXErrorCode(rawValue: result) ?? .EIO)

@@ -1,0 +1,95 @@
+import Foundation
+import TestSupport
+import Testing
+
+@Suite struct RigStatusTests {
+    @Test func statusShowsWorkersMoleculesTheQueueTheDeaconAndTheOverseersMail() throws {
+        let rig = try TemporaryRig(
+            tools: ["bead", "mail", "molecule", "witness", "rig", "polecat", "refinery", "deacon"])
+        try rig.repository.commitFile("README", "sample\n", message: "initial")
+        try rig.writeFormula(
+            "two",
+            "formula = \"two\"\n[[steps]]\nid = \"a\"\ntitle = \"First\"\n[[steps]]\nid = \"b\"\ntitle = \"Second\"\nneeds = [\"a\"]\n"
+        )
+        _ = try rig.checked(["rig", "init", "--prefix", "gw"])
+        _ = try rig.checked(["config", "gt.refinery.auto", "false"])
+        let task = try rig.bead("create", "Plain task", "-q")
+        let work = try rig.bead("create", "Molecule work", "-q")
+        let molecule = try rig.molecule("pour", "two", "--on", work, "-q").split(separator: "\n")[0]
+        let bead = try rig.bead("create", "Sleepy", "-q")
+        _ = try rig.checked(["polecat", "sling", bead, "--agent", "sleep 60", "--name", "ace", "-q"])
+        defer {
+            if let status = try? rig.json(try rig.checked(["polecat", "status", "ace", "--json"])),
+                let pid = status["pid"] as? Int
+            {
+                kill(-Int32(pid), SIGKILL)
+            }
+        }
+        _ = try rig.checked(["branch", "feature", "main"])
+        _ = try rig.checked(["checkout", "-q", "feature"])
+        try "x\n".write(toFile: rig.path + "/x.txt", atomically: true, encoding: .utf8)
+        _ = try rig.checked(["add", "x.txt"])
+        _ = try rig.checked(["commit", "-q", "-m", "Feature"])
+        _ = try rig.checked(["checkout", "-q", "main"])
+        let request = try rig.checked(["refinery", "enqueue", "feature", "-q"])
+        _ = try rig.checked(["mail", "send", "overseer", "-s", "Need a decision", "-q"])
+        _ = try rig.checked(["deacon", "patrol", "-q"])
+
+        let status = try rig.json(try rig.checked(["rig", "status", "--json"]))
+        let workers = status["workers"] as? [[String: Any]] ?? []
+        #expect(workers.count == 1)
+        #expect(workers.first?["name"] as? String == "ace" && workers.first?["alive"] as? Bool == true)
+        #expect(workers.first?["bead"] as? String == bead)
+        let molecules = status["molecules"] as? [[String: Any]] ?? []
+        #expect(molecules.map { $0["id"] as? String } == [String(molecule)])
+        #expect(molecules.first?["steps"] as? Int == 2 && molecules.first?["done"] as? Int == 0)
+        let refinery = status["refinery"] as? [String: Any] ?? [:]
+        #expect(refinery["queue"] as? [String] == [request])
+        #expect(status["overseer_unread"] as? Int == 1)
+        #expect((status["deacon"] as? [String: Any])?["last_patrol"] as? String != nil)
+        let beads = status["beads"] as? [String: Any] ?? [:]
+        #expect(beads["open"] as? Int == 3, "\(beads) \(task)")
+
+        let text = try rig.checked(["rig", "status"])
+        for part in [
+            "workers (1)", "polecat/ace", "running", "molecules (1 open)", "0/2", "refinery: idle; 1 queued",
+            "deacon: last patrol", "overseer: 1 unread",
+        ] {
+            #expect(text.contains(part), "\(part) in \(text)")
+        }
+        #expect(!text.contains("\u{1B}["), "no colour when stdout is not a terminal")
+        let watched = try rig.checked(["rig", "status", "--watch", "--count", "2", "--interval", "0.1"])
+        #expect(watched.components(separatedBy: "workers (1)").count == 3)
+    }
+
+    @Test func feedListsActivityAcrossStateRefsInTimeOrderAndFollowsNewActivity() throws {
+        let rig = try TemporaryRig(tools: ["bead", "mail", "rig"])
+        _ = try rig.checked(["rig", "init", "--prefix", "gw"])
+        var env = ["GIT_COMMITTER_DATE": "2026-01-02T03:04:05Z"]
+        let first = try rig.checked(["bead", "create", "First", "-q"], env: env)
+        env["GIT_COMMITTER_DATE"] = "2026-01-02T03:05:00Z"
+        _ = try rig.checked(["mail", "send", "mayor", "-s", "Hello mayor", "-q"], env: env)
+        env["GIT_COMMITTER_DATE"] = "2026-01-02T03:06:00Z"
+        _ = try rig.checked(["bead", "close", first, "-q"], env: env)
+        let feed = try rig.checked(["rig", "feed", "-n", "3"]).split(separator: "\n").map(String.init)
+        #expect(feed.count == 3)
+        #expect(feed[0].hasPrefix("2026-01-02T03:04:05Z beads/\(first)") && feed[0].contains("create"), "\(feed)")
+        #expect(feed[1].contains("mail/mayor") && feed[1].hasSuffix("Hello mayor"), "\(feed)")
+        #expect(feed[2].hasPrefix("2026-01-02T03:06:00Z beads/\(first)") && feed[2].contains("close"), "\(feed)")
+        let json = try rig.checked(["rig", "feed", "-n", "1", "--json"])
+        #expect(try rig.json(json)["ref"] as? String == "refs/gt/beads/\(first)")
+
+        // Following: activity made while it runs is printed as it happens.
+        let follower = try Child.start(
+            ["\(rig.bin)/git-rig", "feed", "-n", "1", "--follow", "--interval", "0.2", "--timeout", "20"], in: rig.path,
+            environment: rig.repository.environment, stdout: .capture)
+        _ = follower.readSome()
+        env["GIT_COMMITTER_DATE"] = "2026-01-02T03:07:00Z"
+        let second = try rig.checked(["bead", "create", "Second while following", "-q"], env: env)
+        var seen = ""
+        for _ in 0..<100 where !seen.contains(second) { seen += follower.readSome() }
+        #expect(seen.contains("beads/\(second)"), "\(seen)")
+        follower.signal(SIGTERM)
+        follower.wait()
+    }
+}
