@@ -99,6 +99,25 @@ public struct BeadIndex: Sendable {
         return parts.count == 5 ? Int(parts[4].trimmingNewline()) ?? 0 : 0
     }
 
+    /// How far the cache file is behind the bead refs: entries missing, out of date, or
+    /// naming beads that no longer exist (0 when it is current).
+    public static func staleness(store: BeadStore) throws -> Int {
+        let refs = try store.repository.references(withPrefix: BeadStore.refPrefix, sorted: false)
+        let cached = readCache(path(store))
+        var stale = 0
+        var seen = 0
+        for ref in refs {
+            let id = String(ref.name.dropFirst(BeadStore.refPrefix.count))
+            if let hit = cached[id] {
+                seen += 1
+                if hit.commit != ref.target { stale += 1 }
+            } else {
+                stale += 1
+            }
+        }
+        return stale + (cached.count - seen)
+    }
+
     static func load(store: BeadStore) throws -> BeadIndex {
         let refs = try store.repository.references(withPrefix: BeadStore.refPrefix, sorted: false)
         let cached = readCache(path(store))

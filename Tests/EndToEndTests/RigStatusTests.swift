@@ -93,3 +93,48 @@ import Testing
         follower.wait()
     }
 }
+
+@Suite struct RigDoctorTests {
+    @Test func doctorFindsWhatIsMissingOrStaleAndFixRepairsIt() throws {
+        let rig = try TemporaryRig(tools: ["bead", "mail", "rig", "polecat"])
+        try rig.repository.commitFile("README", "sample\n", message: "initial")
+        let remote = try TemporaryRepository(bare: true)
+        _ = try rig.checked(["remote", "add", "origin", remote.path])
+        _ = try rig.checked(["rig", "init", "--prefix", "gw"])
+        #expect(try rig.checked(["rig", "doctor"]) == "the rig is healthy")
+        // A hook deleted, a remote added later, a worktree deleted by hand, a polecat whose
+        // worktree vanished, and a bead ref removed behind the index cache's back.
+        try FileManager.default.removeItem(atPath: rig.path + "/.git/gt/hooks/commit-msg")
+        let other = try TemporaryRepository(bare: true)
+        _ = try rig.checked(["remote", "add", "backup", other.path])
+        _ = try rig.checked(["worktree", "add", "-q", "--detach", rig.root + "/scratch"])
+        try FileManager.default.removeItem(atPath: rig.root + "/scratch")
+        let bead = try rig.bead("create", "Work", "-q")
+        _ = try rig.checked(["polecat", "sling", bead, "--agent", "true", "--name", "ace", "-q"])
+        let worktree =
+            try rig.json(try rig.checked(["polecat", "status", "ace", "--json"]))["worktree"] as? String ?? ""
+        usleep(300_000)
+        try FileManager.default.removeItem(atPath: worktree)
+        let gone = try rig.bead("create", "Gone", "-q")
+        _ = try rig.bead("list", "-q")
+        _ = try rig.checked(["update-ref", "-d", "refs/gt/beads/\(gone)"])
+
+        let found = try rig.git(["rig", "doctor"])
+        #expect(found.status == 1)
+        for part in [
+            "problem [hooks] commit-msg is missing", "problem [refspecs] remote backup does not fetch",
+            "problem [worktrees] \(rig.root)/scratch is gone",
+            "problem [records] polecat/ace is running but its worktree",
+            "problem [index] the bead index cache is behind the refs by 1 bead",
+        ] {
+            #expect(found.stdout.contains(part), "\(part) in \(found.stdout)")
+        }
+        #expect(found.stderr == "fatal: 7 problems: git rig doctor --fix repairs what it can\n", "\(found.stdout)")
+        let fixed = try rig.git(["rig", "doctor", "--fix"])
+        #expect(fixed.status == 0, "\(fixed.stdout)\(fixed.stderr)")
+        #expect(fixed.stdout.split(separator: "\n").allSatisfy { $0.hasPrefix("fixed ") }, "\(fixed.stdout)")
+        #expect(try rig.checked(["rig", "doctor"]) == "the rig is healthy")
+        #expect(try rig.json(try rig.bead("show", bead, "--json"))["status"] as? String == "open")
+        #expect(try rig.checked(["worktree", "list"]).split(separator: "\n").count == 1)
+    }
+}

@@ -27,6 +27,7 @@ func registry(_ fixtures: Fixtures) -> [Figure] {
         + polecatFigures()
         + refineryFigures()
         + deaconFigures()
+        + rigStatusFigures()
 }
 
 let usage = """

@@ -13,7 +13,9 @@ struct GitRig: ParsableCommand {
             Exit status: 0 success; 1 refused (a hook refusing a commit); 2 unknown remote; \
             64 invalid arguments; 128 not a git repository or a file could not be written.
             """,
-        subcommands: [RigInit.self, RigStatus.self, RigFeed.self, RigHooks.self, RigHook.self, RigWorker.self])
+        subcommands: [
+            RigInit.self, RigStatus.self, RigFeed.self, RigDoctor.self, RigHooks.self, RigHook.self, RigWorker.self,
+        ])
 }
 
 struct RigInit: ParsableCommand {
