@@ -95,10 +95,10 @@ import Testing
         let first = try rig.json(try rig.checked(["polecat", "status", "furiosa", "--json"]))
         let oldGeneration = first["generation"] as? String ?? ""
         #expect(first["alive"] as? Bool == true)
-        kill(Int32(first["pid"] as? Int ?? 0), SIGKILL)
+        // The agent's whole process group (its sleep too), never other tests' processes.
+        kill(-Int32(first["pid"] as? Int ?? 0), SIGKILL)
         usleep(200_000)
         #expect((try rig.json(try rig.checked(["polecat", "status", "furiosa", "--json"])))["alive"] as? Bool == false)
-        _ = try? run("pkill", ["-KILL", "-f", "sleep 60"])
 
         _ = try rig.checked(["polecat", "restart", "furiosa"])
         #expect(waitFor(marks + "/finished"))
@@ -297,8 +297,7 @@ import Testing
         #expect(facts["step"] as? String == "\(molecule).1 (first)")
         #expect(facts["unread_mail"] as? Int == 1)
         #expect(try rig.checked(["polecat", "status", "furiosa"]).contains("mail:      1 unread"))
-        kill(Int32(status["pid"] as? Int ?? 0), SIGKILL)
-        _ = try? run("pkill", ["-KILL", "-f", "sleep 60"])
+        kill(-Int32(status["pid"] as? Int ?? 0), SIGKILL)
         let restarted = try rig.json(try rig.checked(["polecat", "restart", "furiosa", "--json"]))
         #expect(waitFor(marks + "/resumed"))
         // The same step, held by the polecat across generations; nothing committed was lost.

@@ -181,7 +181,8 @@ final class RefineryRig {
         #expect(status.contains("running: ") && status.contains(ids[1]), "\(status)")
         refinery.signal(SIGKILL)
         refinery.wait()
-        _ = try? run("pkill", ["-KILL", "-f", "sleep 30"])
+        // The gate's shell (its command names this test's marker), not other tests' sleeps.
+        _ = try? run("pkill", ["-KILL", "-f", marker])
         #expect(try r.requestJSON(ids[0])["state"] as? String == "merged")
         #expect(try r.requestJSON(ids[1])["state"] as? String == "queued")
 

@@ -56,7 +56,7 @@ import Testing
                 [[steps]]
                 id = "slow"
                 title = "Slow the first time"
-                check = "if [ -f \\"$MARK\\" ]; then true; else touch \\"$MARK\\"; sleep 20; fi"
+                check = "if [ -f \\"$MARK\\" ]; then true; else touch \\"$MARK\\"; sleep 21; fi"
                 """)
         let mark = w.rig.root + "/ran-once"
         try w.finishStep(1, file: "a.txt", contents: "a\n")
@@ -70,7 +70,7 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: mark))
         witness.signal(SIGKILL)
         witness.wait()
-        _ = try? run("pkill", ["-KILL", "-f", "sleep 20"])
+        _ = try? run("pkill", ["-KILL", "-f", "sleep 21"])  // no other test sleeps 21 s
 
         #expect(try w.state(1) == "submitted")
         #expect(try w.rig.repository.gitOutput("notes", "--ref=gt/witness", "list").isEmpty)
