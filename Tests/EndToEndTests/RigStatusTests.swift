@@ -138,3 +138,42 @@ import Testing
         #expect(try rig.checked(["worktree", "list"]).split(separator: "\n").count == 1)
     }
 }
+
+@Suite struct RigTownTests {
+    @Test func townStatusFindsTheRigsInADirectoryAndShowsOneTable() throws {
+        let base = try TemporaryRig(tools: ["bead", "mail", "rig"])
+        let town = base.root + "/town"
+        try FileManager.default.createDirectory(atPath: town + "/team", withIntermediateDirectories: true)
+        let env = base.repository.environment
+        for (path, beads) in [("\(town)/alpha", 2), ("\(town)/team/beta", 3)] {
+            _ = try run("git", ["init", "-q", "-b", "main", path], environment: env)
+            _ = try run("git", ["-C", path, "commit", "-q", "--allow-empty", "-m", "initial"], environment: env)
+            _ = try run("git", ["-C", path, "rig", "init", "-q", "--prefix", "t"], environment: env)
+            for index in 0..<beads {
+                _ = try run("git", ["-C", path, "bead", "create", "Work \(index)", "-q"], environment: env)
+            }
+        }
+        _ = try run("git", ["-C", "\(town)/alpha", "mail", "send", "overseer", "-s", "Hi", "-q"], environment: env)
+        // Not rigs: a plain repository, and a rig's own worktree.
+        _ = try run("git", ["init", "-q", "-b", "main", "\(town)/plain"], environment: env)
+        _ = try run(
+            "git", ["-C", "\(town)/alpha", "worktree", "add", "-q", "--detach", "\(town)/alpha-wt"], environment: env)
+
+        let table = try base.checked(["rig", "town", "status", town]).split(separator: "\n").map(String.init)
+        #expect(table.count == 4, "\(table)")
+        #expect(table[0].hasPrefix("rig ") && table[0].contains("open") && table[0].contains("mail"))
+        let alpha = table[1].split(separator: " ").map(String.init)
+        let beta = table[2].split(separator: " ").map(String.init)
+        #expect(alpha.first == "alpha" && alpha[1] == "2" && alpha[8] == "1", "\(alpha)")
+        #expect(beta.first == "beta" && beta[1] == "3" && beta.last == "\(town)/team/beta", "\(beta)")
+        #expect(table[3].hasPrefix("total") && table[3].contains("2 rigs"))
+        let json =
+            try JSONSerialization.jsonObject(
+                with: Data(try base.checked(["rig", "town", "status", town, "--json"]).utf8))
+            as? [[String: Any]] ?? []
+        #expect(json.compactMap { $0["rig"] as? String } == ["alpha", "beta"])
+        #expect(try base.checked(["rig", "town", "status", town, "--depth", "1", "-q"]) == "\(town)/alpha")
+        let missing = try base.git(["rig", "town", "status", base.root + "/nowhere"])
+        #expect(missing.status == 2 && missing.stderr == "fatal: no directory '\(base.root)/nowhere'\n")
+    }
+}
