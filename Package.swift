@@ -35,11 +35,12 @@ let package = Package(
         // The commit-msg hook's check: GitKit and BeadKit only, so its executable starts fast.
         .target(name: "HookKit", dependencies: ["GitKit", "BeadKit"]),
         .executableTarget(name: "gasworks-hook", dependencies: ["HookKit", "BeadKit", "GitKit"]),
-        .target(name: "RigKit", dependencies: ["GitKit", "BeadKit", "MoleculeKit", "WitnessKit", "HookKit"]),
+        .target(name: "RigKit", dependencies: ["GitKit", "BeadKit", "MailKit", "MoleculeKit", "WitnessKit", "HookKit"]),
         .target(
             name: "PolecatKit", dependencies: ["GitKit", "BeadKit", "MailKit", "MoleculeKit", "HookKit", "RigKit"]),
         .target(
-            name: "DeaconKit", dependencies: ["GitKit", "BeadKit", "MailKit", "MoleculeKit", "HookKit", "PolecatKit"]),
+            name: "DeaconKit",
+            dependencies: ["GitKit", "BeadKit", "MailKit", "MoleculeKit", "HookKit", "RigKit", "PolecatKit"]),
         .target(
             name: "RefineryKit",
             dependencies: ["GitKit", "BeadKit", "MailKit", "MoleculeKit", "HookKit", "WitnessKit", "PolecatKit"]),

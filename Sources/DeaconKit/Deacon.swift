@@ -4,6 +4,7 @@ import HookKit
 import MailKit
 import MoleculeKit
 import PolecatKit
+import RigKit
 
 #if canImport(Glibc)
     import Glibc
@@ -143,6 +144,13 @@ public final class Deacon {
             try orphans(records: records, index: index, now: now, progress: &progress)
         } catch {
             problems.append(.init(kind: "error", worker: "orphans", detail: Self.describe(error)))
+        }
+        // Convoys whose beads have all closed land on the patrol (they span rigs, so no single
+        // close can tell).
+        do {
+            for id in try Convoys(beads: beads).settle() { act("land", id, "every bead of convoy \(id) is closed") }
+        } catch {
+            problems.append(.init(kind: "error", worker: "convoys", detail: Self.describe(error)))
         }
         do {
             try sendFindings()

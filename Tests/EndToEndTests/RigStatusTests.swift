@@ -177,3 +177,54 @@ import Testing
         #expect(missing.status == 2 && missing.stderr == "fatal: no directory '\(base.root)/nowhere'\n")
     }
 }
+
+@Suite struct ConvoyTests {
+    @Test func aConvoyAcrossTwoRigsLandsByItselfWhenAllItsBeadsCloseAndMailsTheOverseer() throws {
+        let rig = try TemporaryRig(tools: ["bead", "mail", "rig", "polecat", "deacon"])
+        _ = try rig.checked(["rig", "init", "--prefix", "gw"])
+        let other = rig.root + "/other"
+        let env = rig.repository.environment
+        _ = try run("git", ["init", "-q", "-b", "main", other], environment: env)
+        _ = try run("git", ["-C", other, "rig", "init", "-q", "--prefix", "ot"], environment: env)
+        let remoteBead = try run("git", ["-C", other, "bead", "create", "API change", "-q"], environment: env).output
+        let localBead = try rig.bead("create", "Client change", "-q")
+        let convoy = try rig.checked([
+            "rig", "convoy", "create", "Ship the API", localBead, "../other:\(remoteBead)", "-q",
+        ])
+        #expect(try rig.checked(["rig", "convoy", "list"]).hasPrefix("\(convoy) 0/2 closed"))
+
+        _ = try rig.bead("close", localBead, "-q")
+        let half = try rig.checked(["rig", "convoy", "status", convoy])
+        #expect(
+            half.contains("1/2 closed") && half.contains("✓ \(localBead)") && half.contains("○ ../other:\(remoteBead)"),
+            "\(half)")
+        #expect(try rig.json(try rig.bead("show", convoy, "--json"))["status"] as? String == "open")
+
+        _ = try run("git", ["-C", other, "bead", "close", remoteBead, "-q"], environment: env)
+        let landed = try rig.checked(["rig", "convoy", "status", convoy])
+        #expect(landed.hasPrefix("\(convoy) landed"), "\(landed)")
+        #expect(try rig.json(try rig.bead("show", convoy, "--json"))["status"] as? String == "closed")
+        let mail = try rig.checked(["mail", "inbox", "-b", "overseer"])
+        #expect(mail.contains("Convoy landed: Ship the API"))
+        #expect(try rig.checked(["rig", "convoy", "list"]) == "no convoys in flight")
+
+        // Without anyone looking, the deacon's patrol lands the next one.
+        let third = try rig.bead("create", "Docs", "-q")
+        let second = try rig.checked(["rig", "convoy", "create", "Docs train", third, "-q"])
+        _ = try rig.bead("close", third, "-q")
+        let patrol = try rig.json(try rig.checked(["deacon", "patrol", "--json"]))
+        let actions = (patrol["actions"] as? [[String: Any]] ?? []).map { "\($0["kind"] ?? "") \($0["worker"] ?? "")" }
+        #expect(actions.contains("land \(second)"), "\(actions)")
+        #expect(try rig.json(try rig.bead("show", second, "--json"))["status"] as? String == "closed")
+
+        // Bad input: one line, a documented status, nothing written.
+        let refs = try rig.stateRefs()
+        let nowhere = try rig.git(["rig", "convoy", "create", "Bad", "../nowhere:x-1"])
+        #expect(nowhere.status == 2 && nowhere.stderr.hasPrefix("fatal: no rig at '../nowhere'"), "\(nowhere.stderr)")
+        let late = try rig.git(["rig", "convoy", "add", convoy, localBead])
+        #expect(late.status == 1 && late.stderr == "fatal: convoy \(convoy) has landed\n")
+        let notConvoy = try rig.git(["rig", "convoy", "status", localBead])
+        #expect(notConvoy.status == 1 && notConvoy.stderr == "fatal: \(localBead) is a task, not a convoy\n")
+        #expect(try rig.stateRefs() == refs)
+    }
+}
