@@ -16,11 +16,7 @@ public struct DeaconSettings: Sendable {
 
     public static func read(_ repository: Repository) throws -> DeaconSettings {
         func number(_ key: String, _ fallback: Int, minimum: Int) throws -> Int {
-            guard let text = try repository.config(key), !text.isEmpty else { return fallback }
-            guard let value = Int(text), value >= minimum else {
-                throw GasworksError(.usage, "\(key) must be a whole number of at least \(minimum), not '\(text)'")
-            }
-            return value
+            try repository.configNumber(key, default: fallback, minimum: minimum)
         }
         return DeaconSettings(
             stallSeconds: try number("gt.deacon.stallSeconds", 600, minimum: 0),

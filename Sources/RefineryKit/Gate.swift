@@ -94,19 +94,9 @@ extension Refinery {
 
     /// The gate's failing output as text: the command, the end of its output, its status.
     func failureText(_ result: GateResult) throws -> String {
-        var text = "$ \(settings.gate ?? "")\n"
-        if let output = result.output {
-            let bytes = try repository.readBlob(output)
-            let tail = bytes.count > Self.mailedOutputBytes ? Array(bytes.suffix(Self.mailedOutputBytes)) : bytes
-            if bytes.count > tail.count { text += "[… first \(bytes.count - tail.count) bytes cut]\n" }
-            text += String(decoding: tail, as: UTF8.self)
-            if !text.hasSuffix("\n") { text += "\n" }
-        }
-        text +=
-            result.timedOut
-            ? "(timed out after \(settings.gateTimeout)s)\n" : "(exit status \(result.exit ?? -1))\n"
-        if let output = result.output { text += "Full output: git cat-file -p \(output.hex)\n" }
-        return text
+        try Witness.failureText(
+            command: settings.gate ?? "", output: result.output, exit: result.exit, timedOut: result.timedOut,
+            timeoutSeconds: settings.gateTimeout, in: repository, keeping: Self.mailedOutputBytes)
     }
 
     /// Tests the stacked candidates and lands what passes. A red batch is bisected: the

@@ -29,11 +29,7 @@ public struct RefinerySettings: Sendable {
 
     public static func read(_ repository: Repository) throws -> RefinerySettings {
         func number(_ key: String, _ fallback: Int, minimum: Int) throws -> Int {
-            guard let text = try repository.config(key), !text.isEmpty else { return fallback }
-            guard let value = Int(text), value >= minimum else {
-                throw GasworksError(.usage, "\(key) must be a whole number of at least \(minimum), not '\(text)'")
-            }
-            return value
+            try repository.configNumber(key, default: fallback, minimum: minimum)
         }
         let modeText = try repository.config("gt.refinery.mode") ?? "direct"
         guard let mode = Mode(rawValue: modeText.isEmpty ? "direct" : modeText) else {

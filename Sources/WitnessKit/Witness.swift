@@ -203,18 +203,27 @@ public final class Witness {
     /// The failing check, its status and the end of its output, for mail and terminals.
     func failureText(_ verdict: Verdict) throws -> String {
         guard let failing = verdict.checks.first(where: { $0.exit != nil && !$0.passed }) else { return "" }
-        var text = "$ \(failing.run)\n"
-        if let output = failing.output {
+        return try Self.failureText(
+            command: failing.run, output: failing.output, exit: failing.exit, timedOut: failing.timedOut,
+            timeoutSeconds: failing.timeoutSeconds, in: repository, keeping: Self.mailedOutputBytes)
+    }
+
+    /// A failed command as mail and terminals show it: the command, the last `keeping`
+    /// bytes of its output (a blob), its exit status or timeout, and how to read it all.
+    public static func failureText(
+        command: String, output: OID?, exit: Int?, timedOut: Bool, timeoutSeconds: Int, in repository: Repository,
+        keeping: Int
+    ) throws -> String {
+        var text = "$ \(command)\n"
+        if let output {
             let bytes = try repository.readBlob(output)
-            let tail = bytes.count > Self.mailedOutputBytes ? Array(bytes.suffix(Self.mailedOutputBytes)) : bytes
+            let tail = bytes.count > keeping ? Array(bytes.suffix(keeping)) : bytes
             if bytes.count > tail.count { text += "[… first \(bytes.count - tail.count) bytes cut]\n" }
             text += String(decoding: tail, as: UTF8.self)
             if !text.hasSuffix("\n") { text += "\n" }
         }
-        text +=
-            failing.timedOut
-            ? "(timed out after \(failing.timeoutSeconds)s)\n" : "(exit status \(failing.exit ?? -1))\n"
-        if let output = failing.output { text += "Full output: git cat-file -p \(output.hex)\n" }
+        text += timedOut ? "(timed out after \(timeoutSeconds)s)\n" : "(exit status \(exit ?? -1))\n"
+        if let output { text += "Full output: git cat-file -p \(output.hex)\n" }
         return text
     }
 

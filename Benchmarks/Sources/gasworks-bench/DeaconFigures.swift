@@ -5,14 +5,7 @@ enum PatrolRig {
     static let polecats = 30
 
     static func make(_ trial: Trial) throws -> (rig: String, env: [String: String], pids: [Int32]) {
-        let bin = trial.directory + "/bin"
-        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        for tool in ["bead", "rig", "mail", "molecule", "polecat", "deacon"] {
-            try FileManager.default.createSymbolicLink(
-                atPath: bin + "/git-" + tool, withDestinationPath: gasworksBinary())
-        }
-        try FileManager.default.createSymbolicLink(
-            atPath: bin + "/gasworks-hook", withDestinationPath: try builtProduct("gasworks-hook"))
+        let bin = try trial.toolDirectory(["bead", "rig", "mail", "molecule", "polecat", "deacon"])
         let rig = try trial.initRepository("rig")
         try writeFile(rig + "/README", "sample project\n")
         try trial.git("add", "-A", in: rig)

@@ -9,14 +9,7 @@ enum HookRig {
     /// worker's worktree (marked with `git rig worker`) holding the bead and the first step.
     /// Returns (main checkout, worker worktree, bin directory with the git-<tool> links).
     static func make(_ trial: Trial, mode: String = "workers") throws -> (main: String, worker: String, bin: String) {
-        let bin = trial.directory + "/bin"
-        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        for tool in ["bead", "molecule", "rig", "witness", "mail"] {
-            try FileManager.default.createSymbolicLink(
-                atPath: bin + "/git-" + tool, withDestinationPath: gasworksBinary())
-        }
-        try FileManager.default.createSymbolicLink(
-            atPath: bin + "/gasworks-hook", withDestinationPath: try builtProduct("gasworks-hook"))
+        let bin = try trial.toolDirectory(["bead", "molecule", "rig", "witness", "mail"])
         let main = try trial.initRepository("rig")
         for index in 0..<files {
             let directory = main + "/src/d\(index % 20)"

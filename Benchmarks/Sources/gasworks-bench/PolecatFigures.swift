@@ -1,18 +1,27 @@
 import Foundation
 
-/// A rig of 5,000 files with `git rig init` run and an open bead: what a sling starts from.
-enum SlingRig {
-    static let files = 5_000
-
-    static func make(_ trial: Trial) throws -> (rig: String, bin: String, bead: String) {
-        let bin = trial.directory + "/bin"
+extension Trial {
+    /// `<trial>/bin` with `git-<tool>` links to the gasworks binary for each of `tools` and
+    /// `gasworks-hook` beside them (what `scripts/setup` installs); returns its path.
+    func toolDirectory(_ tools: [String]) throws -> String {
+        let bin = directory + "/bin"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        for tool in ["bead", "rig", "polecat", "molecule", "mail"] {
+        for tool in tools {
             try FileManager.default.createSymbolicLink(
                 atPath: bin + "/git-" + tool, withDestinationPath: gasworksBinary())
         }
         try FileManager.default.createSymbolicLink(
             atPath: bin + "/gasworks-hook", withDestinationPath: try builtProduct("gasworks-hook"))
+        return bin
+    }
+}
+
+/// A rig of 5,000 files with `git rig init` run and an open bead: what a sling starts from.
+enum SlingRig {
+    static let files = 5_000
+
+    static func make(_ trial: Trial) throws -> (rig: String, bin: String, bead: String) {
+        let bin = try trial.toolDirectory(["bead", "rig", "polecat", "molecule", "mail"])
         let rig = try trial.initRepository("rig")
         for index in 0..<files {
             let directory = rig + "/src/d\(index % 50)"

@@ -7,14 +7,7 @@ enum QueueRig {
     static let gate = "sleep 1"
 
     static func make(_ trial: Trial) throws -> (rig: String, env: [String: String]) {
-        let bin = trial.directory + "/bin"
-        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        for tool in ["bead", "rig", "mail", "molecule", "witness", "refinery"] {
-            try FileManager.default.createSymbolicLink(
-                atPath: bin + "/git-" + tool, withDestinationPath: gasworksBinary())
-        }
-        try FileManager.default.createSymbolicLink(
-            atPath: bin + "/gasworks-hook", withDestinationPath: try builtProduct("gasworks-hook"))
+        let bin = try trial.toolDirectory(["bead", "rig", "mail", "molecule", "witness", "refinery"])
         let rig = try trial.initRepository("rig")
         try writeFile(rig + "/README", "sample project\n")
         try trial.git("add", "-A", in: rig)
