@@ -228,3 +228,56 @@ import Testing
         #expect(try rig.stateRefs() == refs)
     }
 }
+
+@Suite struct RigReportTests {
+    @Test func theHTMLReportShowsTheGraphOfOpenBeadsAndMoleculeProgressInAHeadlessBrowser() throws {
+        let rig = try TemporaryRig(tools: ["bead", "mail", "molecule", "rig"])
+        try rig.writeFormula(
+            "two",
+            "formula = \"two\"\n[[steps]]\nid = \"a\"\ntitle = \"First\"\n[[steps]]\nid = \"b\"\ntitle = \"Second\"\nneeds = [\"a\"]\n"
+        )
+        _ = try rig.checked(["rig", "init", "--prefix", "gw"])
+        let design = try rig.bead("create", "Design <the> API & more", "-q")
+        let build = try rig.bead("create", "Build it", "--deps", "blocks:\(design)", "-q")
+        let ship = try rig.bead("create", "Ship it", "--deps", "blocks:\(build)", "-q")
+        let done = try rig.bead("create", "Already done", "-q")
+        _ = try rig.bead("close", done, "-q")
+        let work = try rig.bead("create", "Molecule work", "-q")
+        let molecule = String(try rig.molecule("pour", "two", "--on", work, "-q").split(separator: "\n")[0])
+        _ = try rig.checked(["molecule", "skip", "\(molecule).1"], env: ["GT_ACTOR": "overseer"])
+        let page = rig.root + "/report.html"
+        let out = try rig.checked(["rig", "report", "--html", page])
+        #expect(out == "wrote \(page): 4 beads in the graph, 1 molecules")
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        #expect(html.contains("Design &lt;the&gt; API &amp; more"))
+        #expect(!html.contains(done))
+
+        guard
+            let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: {
+                FileManager.default.isExecutableFile(atPath: $0)
+            })
+        else {
+            Issue.record("chromium is not installed (scripts/test installs it)")
+            return
+        }
+        let profile = rig.root + "/chromium"
+        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + profile]
+        let dom = try run(chromium, flags + ["--dump-dom", "file://" + page], environment: rig.repository.environment)
+        #expect(dom.status == 0, "\(dom.stderr)")
+        // The browser parsed the SVG: every open bead a node, every blocking an edge.
+        let nodes = dom.stdout.components(separatedBy: "class=\"bead\"").count - 1
+        #expect(nodes == 4, "\(dom.stdout.prefix(400))")
+        for id in [design, build, ship, work] { #expect(dom.stdout.contains("data-bead=\"\(id)\"")) }
+        #expect(dom.stdout.contains("data-from=\"\(design)\" data-to=\"\(build)\""))
+        #expect(dom.stdout.contains("data-from=\"\(build)\" data-to=\"\(ship)\""))
+        #expect(dom.stdout.contains("data-molecule=\"\(molecule)\"") && dom.stdout.contains("1 of 2 steps"))
+        #expect(dom.stdout.contains("class=\"done\" x=\"1\" y=\"1\" width=\"150\""))
+        let shot = rig.root + "/report.png"
+        let picture = try run(
+            chromium, flags + ["--screenshot=" + shot, "--window-size=1000,700", "file://" + page],
+            environment: rig.repository.environment)
+        #expect(picture.status == 0, "\(picture.stderr)")
+        let png = try Data(contentsOf: URL(fileURLWithPath: shot))
+        #expect(png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000, "\(png.count) bytes")
+    }
+}

@@ -14,7 +14,8 @@ struct GitRig: ParsableCommand {
             64 invalid arguments; 128 not a git repository or a file could not be written.
             """,
         subcommands: [
-            RigInit.self, RigStatus.self, RigFeed.self, RigDoctor.self, RigTown.self, RigConvoy.self, RigHooks.self,
+            RigInit.self, RigStatus.self, RigFeed.self, RigDoctor.self, RigTown.self, RigConvoy.self, RigReport.self,
+            RigHooks.self,
             RigHook.self,
             RigWorker.self,
         ])
