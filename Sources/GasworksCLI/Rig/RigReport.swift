@@ -145,8 +145,10 @@ struct RigReport: ParsableCommand {
                     + "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"progress\" width=\"302\" height=\"16\">"
                     + "<rect x=\"1\" y=\"1\" width=\"300\" height=\"14\" fill=\"#e9ecef\" stroke=\"#333\"/>"
                     + "<rect class=\"done\" x=\"1\" y=\"1\" width=\"\(filled)\" height=\"14\" fill=\"#198754\"/></svg>\n"
-                let steps = index.beads.values.filter { $0.id.hasPrefix(molecule.id + ".") && $0.type == "step" }
-                    .sorted { $0.id.localizedStandardCompareNumbers($1.id) }
+                let steps = index.beads.values.filter {
+                    $0.id.hasPrefix(molecule.id + ".") && $0.id.dropFirst(molecule.id.count + 1).allSatisfy(\.isNumber)
+                }
+                .sorted { $0.id.localizedStandardCompareNumbers($1.id) }
                 page += "<table>\n"
                 for step in steps {
                     page +=

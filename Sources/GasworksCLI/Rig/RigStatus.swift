@@ -60,7 +60,10 @@ struct RigOverview {
             {
                 open += 1
             }
-            if summary.type == "step", let dot = summary.id.lastIndex(of: ".") {
+            // A molecule's steps are its children `<mol>.<n>`, whatever their type (work, gate, join).
+            if let dot = summary.id.lastIndex(of: "."),
+                summary.id[summary.id.index(after: dot)...].allSatisfy(\.isNumber)
+            {
                 let molecule = String(summary.id[..<dot])
                 var count = steps[molecule] ?? (0, 0)
                 count.total += 1
