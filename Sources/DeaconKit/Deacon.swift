@@ -71,9 +71,6 @@ public final class Deacon {
         return (seconds, Int64(sysconf(Int32(_SC_CLK_TCK))))
     }()
 
-    /// A file's modification time in wall-clock seconds, nil when it does not exist.
-    public static func modifiedTime(_ path: String) -> Int64? { modified(path) }
-
     static func modified(_ path: String) -> Int64? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
@@ -261,7 +258,7 @@ public final class Deacon {
         }
         let since = progress.observe(
             address, generation: generation, fingerprint: fingerprint, now: now, started: min(evidence, now))
-        let heartbeat = Self.modified(polecats.directory(Polecats.key(record)) + "/heartbeat") ?? 0
+        let heartbeat = Int64(polecats.lastHeartbeat(Polecats.key(record)) ?? 0)
         let lastProgress = max(since, heartbeat, started)
         let key = "worker:" + address
         var state = remembered(key)

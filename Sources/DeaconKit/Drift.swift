@@ -121,14 +121,7 @@ extension Deacon {
     func orphans(records snapshot: [PolecatRecord], index: BeadIndex, now: Int64, progress: inout ProgressCache)
         throws
     {
-        let listed = try ChildProcess.run(
-            ["git", "--git-dir=" + repository.commonDir, "worktree", "list", "--porcelain"],
-            environment: ChildProcess.environment())
-        guard listed.status == 0 else {
-            throw GasworksError(.repository, "git worktree list failed: \(listed.text.firstLine)")
-        }
-        let worktrees = listed.text.split(separator: "\n").filter { $0.hasPrefix("worktree ") }
-            .map { Self.normalized(String($0.dropFirst(9))) }
+        let worktrees = try repository.worktrees().map { Self.normalized($0.path) }
         // Read again after listing: a worktree added meanwhile has its record by now, or is
         // named after a record that is being started.
         let records = try polecats.store.all() + polecats.crew.all()

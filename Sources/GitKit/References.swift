@@ -234,6 +234,16 @@ public enum MonotonicClock {
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
+
+    /// Sleeps `seconds` (a watch's interval), a second at a time so no duration overflows
+    /// `usleep`'s argument.
+    public static func sleep(_ seconds: Double) {
+        var rest = seconds
+        while rest > 0 {
+            usleep(UInt32(min(rest, 1) * 1_000_000))
+            rest -= 1
+        }
+    }
 }
 
 extension Repository {

@@ -224,11 +224,7 @@ extension Polecats {
     /// with git's admin files for it.
     func removeWorktree(_ path: String) throws {
         let git = ["git", "--git-dir=" + repository.commonDir]
-        let listed = try ChildProcess.run(
-            git + ["worktree", "list", "--porcelain"], environment: ChildProcess.environment())
-        let paths = listed.text.split(separator: "\n").filter { $0.hasPrefix("worktree ") }.map {
-            String($0.dropFirst(9))
-        }
+        let paths = ((try? repository.worktrees()) ?? []).map(\.path)
         // The first one listed is the main worktree.
         guard !paths.dropFirst().contains(path) else {
             let removed = try ChildProcess.run(

@@ -101,7 +101,12 @@ public struct MergeRequest: Sendable {
 
     /// The queue in the order the refinery takes it: priority (0 first), then age, then id.
     public static func queue(in beads: BeadStore, target: String) throws -> [MergeRequest] {
-        try all(in: beads).filter { $0.isQueued && ($0.target ?? target) == target }
+        queue(of: try all(in: beads), target: target)
+    }
+
+    /// The queue among `requests` (already read), in the refinery's order.
+    public static func queue(of requests: [MergeRequest], target: String) -> [MergeRequest] {
+        requests.filter { $0.isQueued && ($0.target ?? target) == target }
             .sorted { a, b in
                 (a.bead.priority, a.bead.createdAt ?? "", a.queuedAt, a.id)
                     < (b.bead.priority, b.bead.createdAt ?? "", b.queuedAt, b.id)

@@ -59,19 +59,7 @@ extension Refinery {
 
     /// Every worktree of the repository with the branch ref it has checked out.
     func worktreeBranches() -> [(path: String, branch: String)] {
-        guard
-            let outcome = try? ChildProcess.run(
-                ["git", "--git-dir=" + repository.commonDir, "worktree", "list", "--porcelain"],
-                environment: ChildProcess.environment()), outcome.status == 0
-        else { return [] }
-        var result: [(String, String)] = []
-        var path: String?
-        for line in outcome.text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix("worktree ") { path = String(line.dropFirst(9)) }
-            if line.hasPrefix("branch "), let path { result.append((path, String(line.dropFirst(7)))) }
-            if line.isEmpty { path = nil }
-        }
-        return result
+        ((try? repository.worktrees()) ?? []).compactMap { entry in entry.branch.map { (entry.path, $0) } }
     }
 
     /// Closes a landed request, its bead and molecule; mails MERGED to its polecat and the

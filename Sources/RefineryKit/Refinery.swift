@@ -108,11 +108,7 @@ public final class Refinery {
                 if !watch { break }
                 if let timeout, MonotonicClock.seconds() - started >= timeout { break }
                 try lease.renew(for: Int64(interval) + settings.leaseSeconds, current: [])
-                var rest = max(interval, 0.05)
-                while rest > 0 {
-                    usleep(UInt32(min(rest, 1) * 1_000_000))
-                    rest -= 1
-                }
+                MonotonicClock.sleep(max(interval, 0.05))
             } while true
             lease.release()
             // A merge request queued between the last look and the release would wait for

@@ -74,11 +74,7 @@ struct DeaconPatrol: ParsableCommand {
                 }
                 if !watch { return }
                 if let timeout, MonotonicClock.seconds() - started + interval > timeout { return }
-                var rest = interval
-                while rest > 0 {
-                    usleep(UInt32(min(rest, 1) * 1_000_000))
-                    rest -= 1
-                }
+                MonotonicClock.sleep(interval)
             }
         }
     }

@@ -138,11 +138,12 @@ struct RefineryQueueCommand: ParsableCommand {
         try reportingErrors {
             let queue = try common.openQueue()
             let target = try RigConfig.target(queue.repository)
-            let queued = try MergeRequest.queue(in: queue.beads, target: target)
+            let requests = try MergeRequest.all(in: queue.beads)
+            let queued = MergeRequest.queue(of: requests, target: target)
             var rows: [(MergeRequest, Int?)] = queued.enumerated().map { ($1, $0 + 1) }
             if all {
                 let ids = Set(queued.map(\.id))
-                rows += try MergeRequest.all(in: queue.beads).filter { !ids.contains($0.id) }.map { ($0, nil) }
+                rows += requests.filter { !ids.contains($0.id) }.map { ($0, nil) }
             }
             if common.json {
                 Console.out(
@@ -174,7 +175,7 @@ struct RefineryStatus: ParsableCommand {
             let holder = lease?.holder
             let live = holder.map { !$0.isDead(now: now, host: Lease.hostName()) } ?? false
             let all = try MergeRequest.all(in: queue.beads)
-            let queued = try MergeRequest.queue(in: queue.beads, target: target)
+            let queued = MergeRequest.queue(of: all, target: target)
             let merged = all.filter { $0.state == .merged }
             let bounced = all.filter { $0.state == .bounced && $0.bead.status != .closed }
             if common.json {

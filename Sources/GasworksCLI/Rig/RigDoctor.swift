@@ -66,16 +66,7 @@ struct RigDoctor: ParsableCommand {
                 }
             }
             // Worktrees git still lists whose directory is gone.
-            let listed = try ChildProcess.run(
-                ["git", "--git-dir=" + repository.commonDir, "worktree", "list", "--porcelain"],
-                environment: ChildProcess.environment())
-            var path: String?
-            var prunable: [String] = []
-            for line in listed.text.split(separator: "\n", omittingEmptySubsequences: false) {
-                if line.hasPrefix("worktree ") { path = String(line.dropFirst(9)) }
-                if line.hasPrefix("prunable"), let path { prunable.append(path) }
-            }
-            for stale in prunable {
+            for stale in try repository.worktrees().filter(\.prunable).map(\.path) {
                 note("worktrees", "\(stale) is gone but git still lists it") {
                     let pruned = try ChildProcess.run(
                         ["git", "--git-dir=" + repository.commonDir, "worktree", "prune"],

@@ -87,7 +87,7 @@ struct RigFeed: ParsableCommand {
             let started = MonotonicClock.seconds()
             var newest = first.last?.time ?? 0
             while timeout.map({ MonotonicClock.seconds() - started < $0 }) ?? true {
-                usleep(UInt32(interval * 1_000_000))
+                MonotonicClock.sleep(interval)
                 let fresh = try Self.entries(repository, limit: 1_000, since: max(newest - 1, 0))
                 show(fresh)
                 newest = max(newest, fresh.last?.time ?? newest)

@@ -107,12 +107,9 @@ struct RigReport: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let repository = try common.openRepository()
-            let beads = try BeadStore(repository: repository, actor: common.actor ?? "overseer")
-            let index = try beads.index()
-            let readiness = try beads.readiness()
-            let overview = try RigOverview.read(repository)
-            let (svg, shown, total) = Self.graph(index, readiness: readiness, limit: limit)
+            let overview = try RigOverview.read(try common.openRepository())
+            let index = overview.index
+            let (svg, shown, total) = Self.graph(index, readiness: overview.readiness, limit: limit)
             var page = """
                 <!DOCTYPE html>
                 <html lang="en"><head><meta charset="utf-8">
@@ -125,7 +122,7 @@ struct RigReport: ParsableCommand {
                 .legend span { display: inline-block; padding: 2px 8px; margin-right: 6px; border: 1px solid #333; }
                 </style></head><body>
                 <h1>Rig \(Self.escaped(overview.name))</h1>
-                <p>\(Self.escaped(overview.target)) at \(Self.escaped(overview.tip)); generated \(Self.escaped(beads.now)).
+                <p>\(Self.escaped(overview.target)) at \(Self.escaped(overview.tip)); generated \(Self.escaped(overview.now)).
                 \(overview.open) open beads, \(overview.ready) ready; \(overview.workers.count) workers;
                 \(overview.queue.count) merge requests queued.</p>
                 <h2>Open beads and what blocks them</h2>

@@ -40,6 +40,10 @@ struct RigOverview {
     var refinery: String
     var patrol: PatrolReport?
     var unread: Int
+    /// What the overview was computed from, for views that need more of it (the report).
+    var index: BeadIndex
+    var readiness: Readiness
+    var now: String
 
     static func read(_ repository: Repository) throws -> RigOverview {
         let beads = try BeadStore(repository: repository, actor: "overseer")
@@ -71,7 +75,9 @@ struct RigOverview {
                 steps[molecule] = count
             }
         }
-        let ready = (try? beads.readiness().ready().count) ?? 0
+        // The same index, read once: readiness is computed from it, not from a second read.
+        let readiness = Readiness(beads: index.beads, now: ISO8601.parse(beads.now) ?? 0)
+        let ready = readiness.ready().count
         let molecules = index.beads.values
             .filter { $0.type == "molecule" && $0.status != BeadStatus.closed.rawValue && !$0.deleted }
             .sorted { $0.id < $1.id }
@@ -83,13 +89,13 @@ struct RigOverview {
         let records = (try polecats.store.all() + polecats.crew.all()).filter { $0.state != .nuked }
         let workers = records.map { record -> Worker in
             let step = held[record.address]?.first { $0.type == "step" }
-            let heartbeat = Deacon.modifiedTime(polecats.directory(Polecats.key(record)) + "/heartbeat")
+            let heartbeat = polecats.lastHeartbeat(Polecats.key(record)).map(Int64.init)
             return Worker(
                 record: record, alive: Polecats.isAlive(record),
                 step: step.map { "\($0.id) \($0.title)" }, lastActivity: heartbeat)
         }
         let requests = try MergeRequest.all(in: beads)
-        let queue = try MergeRequest.queue(in: beads, target: target)
+        let queue = MergeRequest.queue(of: requests, target: target)
         let bounced = requests.filter { $0.state == .bounced && $0.bead.status != .closed }
         var refinery = "idle"
         if let lease = try Lease.read(repository), let holder = lease.holder {
@@ -104,7 +110,8 @@ struct RigOverview {
         }.count
         return RigOverview(
             name: polecats.rigName(), target: target, tip: tip, workers: workers, molecules: molecules, open: open,
-            ready: ready, queue: queue, bounced: bounced, refinery: refinery, patrol: patrol, unread: unread)
+            ready: ready, queue: queue, bounced: bounced, refinery: refinery, patrol: patrol, unread: unread,
+            index: index, readiness: readiness, now: beads.now)
     }
 
     var json: JSONValue {
@@ -224,7 +231,7 @@ struct RigStatus: ParsableCommand {
                 }
                 shown += 1
                 if !watch || shown >= (count ?? .max) { return }
-                usleep(UInt32(interval * 1_000_000))
+                MonotonicClock.sleep(interval)
             }
         }
     }
