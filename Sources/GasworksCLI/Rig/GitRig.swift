@@ -10,8 +10,10 @@ struct GitRig: ParsableCommand {
         abstract:
             "Set a repository up as a rig: config, refspecs for its state, and the hooks that enforce step order.",
         discussion: """
-            Exit status: 0 success; 1 refused (a hook refusing a commit); 2 unknown remote; \
-            64 invalid arguments; 128 not a git repository or a file could not be written.
+            Exit status: 0 success; 1 refused (a hook refusing a commit, problems git rig doctor \
+            left, a convoy that has landed or a bead that is not one); 2 unknown remote, bead, rig \
+            or directory; 3 ambiguous id prefix; 64 invalid arguments; 65 corrupt stored data; \
+            128 not a git repository or a file could not be written.
             """,
         subcommands: [
             RigInit.self, RigStatus.self, RigFeed.self, RigDoctor.self, RigTown.self, RigConvoy.self, RigReport.self,
