@@ -14,10 +14,12 @@ public enum NoteEdit: Sendable, Equatable {
     /// (git's `cat_sort_uniq` merge treats a note as a set of lines).
     case appendLine(OID, String)
     case remove(OID)
+    /// Point the note on the object at an existing blob.
+    case setBlob(OID, OID)
 
     var object: OID {
         switch self {
-        case .set(let id, _), .appendLine(let id, _), .remove(let id): return id
+        case .set(let id, _), .appendLine(let id, _), .remove(let id), .setBlob(let id, _): return id
         }
     }
 }
@@ -117,6 +119,8 @@ extension Repository {
                             let joined =
                                 old.isEmpty || old.hasSuffix("\n") ? old + line + "\n" : old + "\n" + line + "\n"
                             try sub.insert(TreeEntry(name: rest, id: try writeBlob(joined), kind: .blob))
+                        case .setBlob(_, let blob):
+                            try sub.insert(TreeEntry(name: rest, id: blob, kind: .blob))
                         case .remove:
                             try sub.remove(rest)
                         }
@@ -159,5 +163,48 @@ extension Repository {
                 found.append(Note(annotated: annotated, blob: entry.id))
             }
         }
+    }
+}
+
+// MARK: - merging
+
+extension Repository {
+    /// Every note in the notes tree of commit `notesCommit`, by annotated object.
+    public func notes(ofCommit notesCommit: OID) throws -> [OID: OID] {
+        var found: [Note] = []
+        try collectNotes(in: try commit(notesCommit).tree, prefix: "", into: &found)
+        return Dictionary(found.map { ($0.annotated, $0.blob) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The notes tree merging notes commits `ours` and `theirs` from their common ancestor
+    /// `base`: a note only one side changed (added, edited, removed) takes that side's
+    /// change; a note both changed becomes the set of lines either kept or added, sorted —
+    /// git's `cat_sort_uniq` with deletions respected. Written into `ours`' tree, so pass
+    /// the two commits in a fixed order for a result that does not depend on the caller.
+    public func mergedNotesTree(base: OID?, ours: OID, theirs: OID) throws -> OID {
+        let baseNotes = try base.map { try notes(ofCommit: $0) } ?? [:]
+        let ourNotes = try notes(ofCommit: ours)
+        let theirNotes = try notes(ofCommit: theirs)
+        var edits: [NoteEdit] = []
+        for object in Set(ourNotes.keys).union(theirNotes.keys).sorted() {
+            let (b, o, t) = (baseNotes[object], ourNotes[object], theirNotes[object])
+            if o == t || t == b { continue }
+            if o == b {
+                edits.append(t.map { .setBlob(object, $0) } ?? .remove(object))
+                continue
+            }
+            func lines(_ blob: OID?) throws -> Set<Substring> {
+                guard let blob else { return [] }
+                return Set(try readBlobText(blob).split(separator: "\n", omittingEmptySubsequences: true))
+            }
+            let (baseLines, ourLines, theirLines) = (try lines(b), try lines(o), try lines(t))
+            let kept = ourLines.intersection(theirLines)
+                .union(ourLines.subtracting(baseLines))
+                .union(theirLines.subtracting(baseLines))
+            edits.append(
+                kept.isEmpty ? .remove(object) : .set(object, kept.sorted().map { $0 + "\n" }.joined()))
+        }
+        let tree = try commit(ours).tree
+        return edits.isEmpty ? tree : try notesTree(applying: edits, to: tree)
     }
 }

@@ -117,18 +117,22 @@ public final class Mailbox {
         var out: [Delivery] = []
         // The walk is lazy: the 50 newest of 10,000 messages read about 50 commits.
         try repository.walk(from: [tip]) { commit in
-            let delivery = try self.delivery(commit, in: box, states: states)
-            if include(delivery) { out.append(delivery) }
+            if let delivery = try self.delivery(commit, in: box, states: states), include(delivery) {
+                out.append(delivery)
+            }
             return out.count < limit
         }
         return out
     }
 
-    func delivery(_ commit: OID, in box: Address, states: StateReader) throws -> Delivery {
+    /// The message a commit delivered; nil for a merge `git rig sync` wrote, which joins two
+    /// clones' deliveries and carries none itself.
+    func delivery(_ commit: OID, in box: Address, states: StateReader) throws -> Delivery? {
         try delivery(try repository.commit(commit), in: box, states: states)
     }
 
-    private func delivery(_ commit: Commit, in box: Address, states: StateReader) throws -> Delivery {
+    private func delivery(_ commit: Commit, in box: Address, states: StateReader) throws -> Delivery? {
+        if commit.parents.count > 1 { return nil }
         guard let entry = try repository.treeEntry(commit.tree, path: Self.fileName),
             let json = try? JSONValue.parse(try repository.readBlobText(entry.id))
         else { throw GasworksError(.badData, "corrupt message in \(box.refName) at \(commit.id.hex.prefix(12))") }
@@ -161,8 +165,11 @@ public final class Mailbox {
                 let commit = try repository.commit(id)
                 let trailer = commit.message.split(separator: "\n").last { $0.hasPrefix("Gt-Message-Id: ") }
                 if trailer.map({ isMatch($0.dropFirst("Gt-Message-Id: ".count)) }) ?? true {
-                    let delivery = try delivery(commit, in: box, states: states)
-                    if isMatch(Substring(delivery.message.id)) { found.append(delivery) }
+                    if let delivery = try delivery(commit, in: box, states: states),
+                        isMatch(Substring(delivery.message.id))
+                    {
+                        found.append(delivery)
+                    }
                 }
                 return true
             }

@@ -24,7 +24,7 @@ extension Mailbox {
             if let current = try repository.referenceTarget(box.refName), current != since {
                 let states = try StateReader(repository: repository)
                 let fresh = try repository.walk(from: [current], hiding: since.map { [$0] } ?? [])
-                return try fresh.reversed().map { try delivery($0, in: box, states: states) }
+                return try fresh.reversed().compactMap { try delivery($0, in: box, states: states) }
             }
             var remaining = -1.0
             if let deadline {

@@ -16,7 +16,8 @@ struct GitRig: ParsableCommand {
             128 not a git repository or a file could not be written.
             """,
         subcommands: [
-            RigInit.self, RigStatus.self, RigFeed.self, RigDoctor.self, RigTown.self, RigConvoy.self, RigReport.self,
+            RigInit.self, RigStatus.self, RigFeed.self, RigSync.self, RigDoctor.self, RigTown.self, RigConvoy.self,
+            RigReport.self,
             RigHooks.self,
             RigHook.self,
             RigWorker.self,
