@@ -15,8 +15,9 @@ public enum Rig {
     }
 
     /// Push refspecs: the current branch first (so plain `git push` still pushes it), then
-    /// the state, never forced.
-    public static let pushRefspecs = ["HEAD", "refs/gt/*:refs/gt/*", "refs/notes/gt/*:refs/notes/gt/*"]
+    /// the state, never forced, without what describes this host only (`Sync.hostLocal`).
+    public static let pushRefspecs =
+        ["HEAD", "refs/gt/*:refs/gt/*", "refs/notes/gt/*:refs/notes/gt/*"] + Sync.hostLocalRefspecs
 
     public struct Options: Sendable {
         public var prefix: String?

@@ -65,7 +65,13 @@ public enum StateMerge {
     static func mergeArrays(base: [JSONValue], ours: [JSONValue], theirs: [JSONValue], preferOurs: Bool)
         -> [JSONValue]
     {
-        let key = { (value: JSONValue) in value.compactText() }
+        // A dependency is one per target and type, whenever and by whom it was recorded.
+        let key = { (value: JSONValue) -> String in
+            if let target = value["depends_on_id"]?.stringValue, let type = value["type"]?.stringValue {
+                return "dependency \(target) \(type)"
+            }
+            return value.compactText()
+        }
         let (first, second) = preferOurs ? (ours, theirs) : (theirs, ours)
         let baseKeys = Set(base.map(key))
         let firstKeys = Set(first.map(key))
@@ -125,8 +131,13 @@ public enum BeadMerge {
         let t = Bead(fields: theirs.bead.objectValue ?? [:])
         let b = base.flatMap { $0.objectValue }.map { Bead(fields: $0) }
 
-        if let later = [o.updatedAt, t.updatedAt].compactMap({ $0 }).max(by: { instant($0) < instant($1) }) {
-            fields["updated_at"] = .string(later)
+        switch (o.updatedAt, t.updatedAt) {
+        case (let a?, let b?):
+            let (ia, ib) = (instant(a), instant(b))
+            fields["updated_at"] = .string(ia == ib ? (preferOurs ? a : b) : (ia > ib ? a : b))
+        case (let a?, nil): fields["updated_at"] = .string(a)
+        case (nil, let b?): fields["updated_at"] = .string(b)
+        case (nil, nil): break
         }
 
         let deletionKeys = ["status", "deleted_at", "deleted_by", "delete_reason", "original_type"]
@@ -144,8 +155,7 @@ public enum BeadMerge {
             let tTime = theirs.claimedAt ?? .max
             let oursWins = (oTime, oa) < (tTime, ta)
             let (winner, loser) = oursWins ? (o, t) : (t, o)
-            fields["assignee"] = winner.fields["assignee"]
-            fields["status"] = winner.fields["status"]
+            for key in ["assignee", "status", "closed_at", "close_reason"] { fields[key] = winner.fields[key] }
             let found = ClaimConflict(
                 bead: winner.id, title: winner.title, winner: winner.assignee ?? "", loser: loser.assignee ?? "",
                 winnerClaimed: oursWins ? oTime : tTime, loserClaimed: oursWins ? tTime : oTime)

@@ -16,9 +16,23 @@ public struct Sync {
     public var push = true
     /// How many fetch–merge–push rounds to try while the remote keeps moving.
     public var attempts = 5
+    /// Why the last push was turned down, when it was.
+    var lastRejection: String?
 
-    /// Refs that describe one host and never travel: the refinery's lease names a local pid.
-    public static let hostLocal: Set<String> = ["refs/gt/refinery/lease"]
+    /// Refs that describe one host and never travel: the refinery's lease names a local
+    /// process; polecat and crew records name local processes, worktrees and tmux sessions
+    /// (a deacon elsewhere would find them dead and retire them); the deacon's patrol memory
+    /// is about those workers. Beads, mail and notes travel.
+    public static let hostLocal = ["refs/gt/refinery/lease", "refs/gt/polecats/", "refs/gt/crew/", "refs/gt/deacon/"]
+
+    /// The same as negative refspecs, for `git push` (git 2.29 and later).
+    public static let hostLocalRefspecs = [
+        "^refs/gt/refinery/lease", "^refs/gt/polecats/*", "^refs/gt/crew/*", "^refs/gt/deacon/*",
+    ]
+
+    public static func isHostLocal(_ name: String) -> Bool {
+        hostLocal.contains { $0.hasSuffix("/") ? name.hasPrefix($0) : name == $0 }
+    }
     public static let signatureName = "gasworks sync"
     static let signatureEmail = "sync@gasworks"
 
@@ -49,6 +63,9 @@ public struct Sync {
         public var fastForwarded: [String] = []
         public var merged: [String] = []
         public var conflicts: [ClaimConflict] = []
+        /// Beads created separately under one id on both sides (no common history): the
+        /// local one is kept and neither is pushed over the other.
+        public var collisions: [String] = []
         /// Refs the push sent (none when the remote already had everything).
         public var pushed: [String] = []
         public var rounds = 0
@@ -56,17 +73,24 @@ public struct Sync {
 
     var trackingPrefix: String { "refs/gt-sync/\(remote)/" }
 
-    public func run() throws -> Outcome {
+    public mutating func run() throws -> Outcome {
         var outcome = Outcome(remote: remote)
         for round in 1...max(1, attempts) {
             outcome.rounds = round
+            if round > 1 {
+                // Clones that lost a race to the same hub should not meet again at once.
+                MonotonicClock.sleep(Double.random(in: 0.05...0.25) * Double(round))
+            }
             try fetch()
             try integrate(into: &outcome)
             guard push else { return outcome }
-            if let pushed = try pushState() {
+            if let pushed = try pushState(excluding: outcome.collisions) {
                 outcome.pushed = pushed
                 return outcome
             }
+        }
+        if let lastRejection, !lastRejection.contains("fetch first"), !lastRejection.contains("non-fast-forward") {
+            throw GasworksError(.repository, "cannot push to \(remote): \(lastRejection) (\(attempts) rounds)")
         }
         throw GasworksError(
             .refused, "\(remote) kept moving: no push went through in \(attempts) rounds; run git rig sync again")
@@ -82,7 +106,7 @@ public struct Sync {
     func fetch() throws {
         let outcome = try git(
             [
-                "fetch", "--prune", "--no-tags", "--quiet", "--no-write-fetch-head", remote,
+                "fetch", "--prune", "--no-tags", "--quiet", "--no-write-fetch-head", "--no-recurse-submodules", remote,
                 "+refs/gt/*:\(trackingPrefix)gt/*", "+refs/notes/gt/*:\(trackingPrefix)notes/gt/*",
             ])
         guard outcome.status == 0 else {
@@ -90,44 +114,51 @@ public struct Sync {
         }
     }
 
-    /// Pushes every state ref that differs from what was fetched. Nil when the remote moved
-    /// meanwhile (a rejected update): the caller fetches and merges again.
-    func pushState() throws -> [String]? {
+    /// Pushes every state ref that differs from what was fetched (all of them in one
+    /// `git push`, host-local ones and `excluded` left out by negative refspecs). Nil when
+    /// the remote moved meanwhile (a rejected update): the caller fetches and merges again.
+    mutating func pushState(excluding excluded: [String]) throws -> [String]? {
         var changed: [String] = []
-        for reference in try localState() {
+        for reference in try localState() where !excluded.contains(reference.name) {
             if try repository.referenceTarget(trackingName(of: reference.name)) != reference.target {
                 changed.append(reference.name)
             }
         }
         guard !changed.isEmpty else { return [] }
-        let outcome = try git(
-            ["push", "--porcelain", remote] + changed.map { "\($0):\($0)" })
-        if outcome.status == 0 {
-            // Record what the remote now holds, as a fetch would.
-            for name in changed {
-                if let target = try repository.referenceTarget(name) {
-                    let tracking = trackingName(of: name)
-                    try? repository.setReference(
-                        tracking, to: target, expecting: try repository.referenceTarget(tracking),
-                        message: "sync: pushed to \(remote)")
-                }
-            }
-            return changed
+        let specs =
+            ["refs/gt/*:refs/gt/*", "refs/notes/gt/*:refs/notes/gt/*"] + Self.hostLocalRefspecs
+            + excluded.map { "^" + $0 }
+        let outcome = try git(["push", "--porcelain", remote] + specs)
+        if outcome.status == 0 { return changed }
+        let rejected = outcome.text.split(separator: "\n").filter { $0.hasPrefix("!") }.map(String.init)
+        if !rejected.isEmpty, rejected.allSatisfy(Self.remoteMoved) {
+            lastRejection = rejected.first.map { $0.split(separator: "\t").dropFirst().joined(separator: " ") }
+            return nil
         }
-        // A ref another pusher moved first, or holds locked right now: fetch and try again.
-        let moved = [
-            "fetch first", "non-fast-forward", "stale info", "cannot lock ref", "failed to lock",
-            "failed to update ref", "incorrect old value",
+        let reason =
+            rejected.first { !Self.remoteMoved($0) }.map {
+                $0.split(separator: "\t").dropFirst().joined(separator: " ")
+            } ?? Self.gitError(outcome.text)
+        throw GasworksError(.repository, "cannot push to \(remote): \(reason)")
+    }
+
+    /// A rejected ref another pusher moved first, or holds locked at this moment: worth
+    /// another round. Anything else (a hook declined, a name clash, a full disk) is not.
+    /// ("failed to update ref" is how receive-pack reports losing a race for a ref between
+    /// its check and its lock; should it be a lasting failure, the last round says so.)
+    static func remoteMoved(_ line: String) -> Bool {
+        [
+            "fetch first", "non-fast-forward", "stale info", "incorrect old value", "failed to update ref",
+            "failed to lock",
         ]
-        let rejected = outcome.text.split(separator: "\n").filter { $0.hasPrefix("!") }
-        if !rejected.isEmpty, rejected.allSatisfy({ line in moved.contains { line.contains($0) } }) { return nil }
-        throw GasworksError(.repository, "cannot push to \(remote): \(Self.gitError(outcome.text))")
+        .contains { line.contains($0) }
+            || (line.contains("cannot lock ref") && (line.contains("but expected") || line.contains("File exists")))
     }
 
     /// The state refs that travel: `refs/gt/*` and `refs/notes/gt/*` without host-local ones.
     func localState() throws -> [Reference] {
         try (repository.references(withPrefix: "refs/gt/") + repository.references(withPrefix: "refs/notes/gt/"))
-            .filter { !Self.hostLocal.contains($0.name) }
+            .filter { !Self.isHostLocal($0.name) }
     }
 
     func trackingName(of local: String) -> String { trackingPrefix + local.dropFirst("refs/".count) }
@@ -143,7 +174,7 @@ public struct Sync {
     // MARK: merging
 
     enum Change {
-        case created, fastForwarded
+        case created, fastForwarded, collision
         case merged(ClaimConflict?)
     }
 
@@ -151,10 +182,9 @@ public struct Sync {
         let tracked =
             try repository.references(withPrefix: trackingPrefix + "gt/")
             + repository.references(withPrefix: trackingPrefix + "notes/gt/")
-        var conflicts: [ClaimConflict] = []
         for reference in tracked {
             let name = localName(of: reference.name)
-            guard !Self.hostLocal.contains(name) else { continue }
+            guard !Self.isHostLocal(name) else { continue }
             let change = try repository.updateReference(name, message: "sync: from \(remote)") {
                 current -> (ReferenceChange, Change?) in
                 guard let current else { return (.set(reference.target), .created) }
@@ -162,20 +192,26 @@ public struct Sync {
                 if try repository.isAncestor(current, of: reference.target) {
                     return (.set(reference.target), .fastForwarded)
                 }
+                if name.hasPrefix(BeadStore.refPrefix), try repository.mergeBase(current, reference.target) == nil {
+                    return (.keep, .collision)
+                }
                 let (commit, conflict) = try mergeCommit(name, current, reference.target)
                 return (.set(commit), .merged(conflict))
             }
             switch change {
             case .created: outcome.created.appendOnce(name)
             case .fastForwarded: outcome.fastForwarded.appendOnce(name)
+            case .collision: outcome.collisions.appendOnce(name)
             case .merged(let conflict):
                 outcome.merged.appendOnce(name)
-                if let conflict { conflicts.append(conflict) }
+                if let conflict {
+                    // Told at once, before the next ref: the merge is already published.
+                    try tell(conflict)
+                    outcome.conflicts.append(conflict)
+                }
             case nil: break
             }
         }
-        for conflict in conflicts { try tell(conflict) }
-        outcome.conflicts += conflicts
     }
 
     /// The merge commit of two diverged tips of `name`, the same whichever clone writes it.
@@ -239,17 +275,17 @@ public struct Sync {
         return json
     }
 
-    /// When the side's assignee took the bead: the oldest commit since the merge base,
-    /// along first parents, through which the assignee has been the same.
+    /// When the side's assignee took the bead: the earliest commit since the merge base,
+    /// other than a sync merge, whose state names that assignee.
     func claimedAt(_ id: String, tip: Commit, base: OID?) throws -> Int64? {
         guard let assignee = try beadJSON(id, tree: tip.tree)?["assignee"]?.stringValue else { return nil }
         var earliest: Int64?
-        var current: Commit? = tip
-        while let commit = current, commit.id != base {
-            if let base, try repository.isAncestor(commit.id, of: base) { break }
-            guard try beadJSON(id, tree: commit.tree)?["assignee"]?.stringValue == assignee else { break }
-            earliest = commit.committer.time
-            current = try commit.parents.first.map { try repository.commit($0) }
+        for commitID in try repository.walk(from: [tip.id], hiding: base.map { [$0] } ?? []) {
+            let commit = try repository.commit(commitID)
+            guard commit.parents.count < 2,
+                try beadJSON(id, tree: commit.tree)?["assignee"]?.stringValue == assignee
+            else { continue }
+            earliest = min(earliest ?? .max, commit.committer.time)
         }
         return earliest
     }
@@ -301,9 +337,16 @@ public struct Sync {
             + "\(conflict.winner) claimed it at \(ISO8601.format(conflict.winnerClaimed)) and keeps it;\n"
             + "\(conflict.loser)'s claim (\(ISO8601.format(conflict.loserClaimed))) was dropped by git rig sync.\n"
             + "Stop work on it, and take other work: git bead ready --claim\n"
-        _ = try Mailbox(repository: repository).send(
+        let mailbox = try Mailbox(repository: repository)
+        let subject = "Claim lost: \(conflict.bead) \(conflict.title)"
+        // Another sync of this clone (or a clone that made the same merge) told it already.
+        let told = try mailbox.deliveries(of: loser ?? overseer, limit: 200).contains {
+            $0.message.subject == subject && $0.message.body == body
+        }
+        if told { return }
+        _ = try mailbox.send(
             MessageDraft(
-                from: Self.signatureName, subject: "Claim lost: \(conflict.bead) \(conflict.title)", body: body,
+                from: Self.signatureName, subject: subject, body: body,
                 type: "notification", priority: "high"),
             to: [loser ?? overseer], cc: loser == nil ? [] : [overseer])
     }

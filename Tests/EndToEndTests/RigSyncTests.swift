@@ -48,10 +48,15 @@ import Testing
             try json(["bead", "show", id, "--json"], in: directory) as? [String: Any] ?? [:]
         }
 
-        /// Every state ref with its target, as git itself lists them.
+        /// Every state ref that travels, with its target, as git itself lists them.
         func state(_ directory: String) throws -> String {
             try checked(
-                ["for-each-ref", "--format=%(refname) %(objectname)", "refs/gt/", "refs/notes/gt/"], in: directory)
+                ["for-each-ref", "--format=%(refname) %(objectname)", "refs/gt/", "refs/notes/gt/"], in: directory
+            ).split(separator: "\n").filter { line in
+                !["refs/gt/polecats/", "refs/gt/crew/", "refs/gt/deacon/", "refs/gt/refinery/lease"].contains {
+                    line.hasPrefix($0)
+                }
+            }.joined(separator: "\n")
         }
 
         func fsckClean(_ directory: String) throws -> Bool {
@@ -99,6 +104,10 @@ import Testing
         _ = try town.checked(["bead", "label", "remove", labelled, "base"], in: three, at: "2026-01-02T07:01:00Z")
         _ = try town.checked(["mail", "send", "overseer", "-s", "From three", "-q"], in: three)
         let new3 = try town.checked(["bead", "create", "Found on three", "-q"], in: three, at: "2026-01-02T07:02:00Z")
+        // What describes one machine's workers stays there.
+        for ref in ["refs/gt/polecats/ace", "refs/gt/crew/alice", "refs/gt/deacon/patrol", "refs/gt/refinery/lease"] {
+            _ = try town.checked(["update-ref", ref, "HEAD"], in: one)
+        }
 
         // Every clone syncs twice, in a random order each round.
         var order: [String] = []
@@ -114,13 +123,19 @@ import Testing
             #expect(try town.fsckClean(clone))
         }
         #expect(try town.fsckClean(town.hub))
+        #expect(
+            try town.checked(
+                ["for-each-ref", "refs/gt/polecats/", "refs/gt/crew/", "refs/gt/deacon/", "refs/gt/refinery/"],
+                in: town.hub
+            ).isEmpty)
+        #expect(try town.checked(["for-each-ref", "refs/gt/polecats/"], in: two).isEmpty)
 
         // Nothing lost: every field any clone changed, every comment, label, bead and message.
         let merged = try town.bead(shared, in: one)
         #expect(merged["title"] as? String == "Shared work, renamed")
         #expect(merged["priority"] as? Int == 3, "the later of two priorities wins: \(merged)")
         let comments = (merged["comments"] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String }
-        #expect(Set(comments) == ["from one", "from two"], "\(comments)")
+        #expect(comments.sorted() == ["from one", "from two"], "\(comments)")
         let labels = try town.bead(labelled, in: two)["labels"] as? [String] ?? []
         #expect(Set(labels) == ["one", "two"], "\(labels)")
         #expect(try town.bead(new1, in: three)["title"] as? String == "Found on one")
@@ -139,11 +154,12 @@ import Testing
 
         // Mail from every clone, and the read and ack made on different clones both kept.
         let mayor = try town.json(["mail", "inbox", "-b", "mayor", "--json"], in: three) as? [[String: Any]] ?? []
-        #expect(Set(mayor.compactMap { $0["subject"] as? String }) == ["Kick-off", "From one", "From two"])
+        #expect(mayor.compactMap { $0["subject"] as? String }.sorted() == ["From one", "From two", "Kick-off"])
         let kickoff = mayor.first { $0["id"] as? String == first }
         #expect(kickoff?["read"] as? Bool == true && kickoff?["acked"] as? Bool == true, "\(mayor)")
         let overseer = try town.json(["mail", "inbox", "-b", "overseer", "--json"], in: two) as? [[String: Any]] ?? []
-        #expect(overseer.contains { $0["subject"] as? String == "From three" })
+        #expect(overseer.filter { $0["subject"] as? String == "From three" }.count == 1)
+        #expect(overseer.filter { ($0["subject"] as? String ?? "").hasPrefix("Claim lost") }.count == 1, "\(overseer)")
 
         // The original rig syncs too and ends with the same state.
         _ = try town.checked(["rig", "sync", "hub", "-q"])
@@ -192,9 +208,12 @@ import Testing
         _ = try town.checked(["bead", "label", "add", bead, "b"], in: b, at: "2026-01-03T00:02:00Z")
         _ = try town.checked(["mail", "send", "mayor", "-s", "From b", "-q"], in: b)
 
-        // Peer to peer, without pushing: a merges b's work and b merges a's.
-        _ = try town.checked(["remote", "add", "peer", b], in: a)
-        _ = try town.checked(["remote", "add", "peer", a], in: b)
+        // Peer to peer, without pushing: a merges a snapshot of b's work, b one of a's, so
+        // each writes its own merge of the same two tips.
+        _ = try town.checked(["clone", "-q", "--mirror", a, a + "0"], in: town.rig.root)
+        _ = try town.checked(["clone", "-q", "--mirror", b, b + "0"], in: town.rig.root)
+        _ = try town.checked(["remote", "add", "peer", b + "0"], in: a)
+        _ = try town.checked(["remote", "add", "peer", a + "0"], in: b)
         _ = try town.checked(["rig", "sync", "peer", "--no-push"], in: a)
         _ = try town.checked(["rig", "sync", "peer", "--no-push"], in: b)
         let beadRef = "refs/gt/beads/" + bead
@@ -245,6 +264,16 @@ import Testing
         let town = try Town()
         let bead = try town.checked(["bead", "create", "Stays", "-q"])
         let before = try town.state(town.rig.path)
+        // A hub that refuses every push: one line naming why, status 128.
+        let strict = town.rig.root + "/strict.git"
+        _ = try town.checked(["init", "-q", "--bare", strict], in: town.rig.root)
+        try "#!/bin/sh\nexit 1\n".write(toFile: strict + "/hooks/pre-receive", atomically: true, encoding: .utf8)
+        chmod(strict + "/hooks/pre-receive", 0o755)
+        _ = try town.checked(["remote", "add", "strict", strict])
+        let refused = try town.rig.git(["rig", "sync", "strict"])
+        #expect(refused.status == 128 && refused.stderr.contains("pre-receive hook declined"), "\(refused.stderr)")
+        #expect(refused.stderr.split(separator: "\n").count == 1)
+        _ = try town.checked(["remote", "remove", "strict"])
         let unknown = try town.rig.git(["rig", "sync", "nowhere"])
         #expect(unknown.status == 2 && unknown.stderr == "fatal: no remote 'nowhere' (git remote add nowhere <url>)\n")
         _ = try town.checked(["remote", "add", "gone", town.rig.root + "/missing.git"])
@@ -257,5 +286,29 @@ import Testing
         #expect(attempts.status == 64)
         #expect(try town.state(town.rig.path) == before)
         #expect(try town.bead(bead, in: town.rig.path)["title"] as? String == "Stays")
+    }
+
+    @Test func aBeadIdCreatedOnTwoClonesIsKeptApartAndReported() throws {
+        let town = try Town()
+        let epic = try town.checked(["bead", "create", "Epic", "-t", "epic", "-q"])
+        _ = try town.checked(["rig", "sync", "hub", "-q"])
+        let one = try town.addClone("one")
+        let two = try town.addClone("two")
+        // Children are numbered from what each clone sees: both make <epic>.1.
+        let child1 = try town.checked(["bead", "create", "Child on one", "--parent", epic, "-q"], in: one)
+        let child2 = try town.checked(["bead", "create", "Child on two", "--parent", epic, "-q"], in: two)
+        #expect(child1 == child2)
+        _ = try town.checked(["rig", "sync", "-q"], in: one)
+        let clash = try town.rig.git(["rig", "sync"], in: two)
+        #expect(clash.status == 1, "\(clash.stdout)\(clash.stderr)")
+        #expect(clash.stderr.hasPrefix("fatal: \(child2) created separately here and on origin"), "\(clash.stderr)")
+        #expect(try town.bead(child2, in: two)["title"] as? String == "Child on two")
+        #expect(try town.bead(child1, in: one)["title"] as? String == "Child on one")
+        let hub = try town.checked(["cat-file", "-p", "refs/gt/beads/\(child1):bead.json"], in: town.hub)
+        #expect(hub.contains("Child on one"))
+        // Everything else still travelled: the epic's update from two reaches the hub.
+        #expect(
+            try town.checked(["rev-parse", "refs/gt/beads/\(epic)"], in: town.hub)
+                == town.checked(["rev-parse", "refs/gt/beads/\(epic)"], in: two))
     }
 }

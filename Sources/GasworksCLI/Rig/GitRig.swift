@@ -11,9 +11,10 @@ struct GitRig: ParsableCommand {
             "Set a repository up as a rig: config, refspecs for its state, and the hooks that enforce step order.",
         discussion: """
             Exit status: 0 success; 1 refused (a hook refusing a commit, problems git rig doctor \
-            left, a convoy that has landed or a bead that is not one); 2 unknown remote, bead, rig \
-            or directory; 3 ambiguous id prefix; 64 invalid arguments; 65 corrupt stored data; \
-            128 not a git repository or a file could not be written.
+            left, a convoy that has landed or a bead that is not one, a sync whose remote kept moving \
+            or that found one bead id created on both sides); 2 unknown remote, bead, rig or \
+            directory; 3 ambiguous id prefix; 64 invalid arguments; 65 corrupt stored data; 128 not \
+            a git repository, a file could not be written, or git fetch or push failed.
             """,
         subcommands: [
             RigInit.self, RigStatus.self, RigFeed.self, RigSync.self, RigDoctor.self, RigTown.self, RigConvoy.self,

@@ -51,6 +51,14 @@ struct RigSync: ParsableCommand {
                 if outcome.merged.count > 20 { out += "  … and \(outcome.merged.count - 20) more\n" }
             }
             Console.out(out)
+            if let first = outcome.collisions.first {
+                let ids = outcome.collisions.map { String($0.dropFirst("refs/gt/beads/".count)) }
+                throw GasworksError(
+                    .refused,
+                    "\(ids.joined(separator: ", ")) created separately here and on \(outcome.remote) (no common history): "
+                        + "kept this clone's, left theirs at refs/gt-sync/\(outcome.remote)/\(first.dropFirst("refs/".count))"
+                        + (ids.count > 1 ? " and beside it" : "") + "; neither was pushed")
+            }
         }
     }
 }
