@@ -85,9 +85,12 @@ extension Deacon {
             "step \(step.id) has run \(elapsed) s, more than \(settings.slowFactor)× the \(median) s its siblings took")
     }
 
-    /// When a bead was last claimed (its history's latest `claim`), in commit time.
+    /// When a bead was last claimed (its history's latest `claim`), in commit time. The
+    /// latest by time, not the first in the walk: after a sync merge the walk may list the
+    /// other clone's claims first.
     func claimTime(_ id: String) throws -> Int64? {
-        try beads.history(id).first { Trailer.values("Gt-Op", in: $0.message).first == "claim" }?.committer.time
+        try beads.history(id).filter { Trailer.values("Gt-Op", in: $0.message).first == "claim" }
+            .map(\.committer.time).max()
     }
 
     /// When a bead was closed (its latest commit, once closed).
