@@ -11,9 +11,7 @@ extension Repository {
     /// Every worktree git knows for this repository, the main one first
     /// (`git worktree list --porcelain`).
     public func worktrees() throws -> [WorktreeEntry] {
-        let listed = try ChildProcess.run(
-            ["git", "--git-dir=" + commonDir, "worktree", "list", "--porcelain"],
-            environment: ChildProcess.environment())
+        let listed = try runWorktreeCommand(["list", "--porcelain"], creating: nil)
         guard listed.status == 0 else {
             throw GitError(
                 code: .other(-1), message: "git worktree list failed: \(listed.text.firstLine)", function: "worktrees")
@@ -31,3 +29,35 @@ extension Repository {
         return entries
     }
 }
+
+extension Repository {
+    /// `git worktree add <arguments>` making `path`. git reads every other worktree's admin
+    /// files while it adds one, and dies on one another `worktree add` is still writing
+    /// ("failed to read …/worktrees/<id>/commondir") before it has made anything of its own:
+    /// that failure is retried for a few seconds. Any other outcome is returned as it is.
+    public func addWorktree(at path: String, _ arguments: [String], hooks: Bool = false) throws -> ChildOutcome {
+        try runWorktreeCommand(["add"] + arguments, creating: path, hooks: hooks)
+    }
+
+    /// Runs `git worktree <arguments>`, retrying git's reads of admin files another process
+    /// is writing (only while `creating`, if given, does not exist yet).
+    func runWorktreeCommand(_ arguments: [String], creating path: String?, hooks: Bool = true) throws
+        -> ChildOutcome
+    {
+        var git = ["git", "--git-dir=" + commonDir]
+        if !hooks { git += ["-c", "core.hooksPath=/dev/null"] }
+        var outcome = try ChildProcess.run(git + ["worktree"] + arguments, environment: ChildProcess.environment())
+        for _ in 0..<40 {
+            guard outcome.status != 0, outcome.text.contains("failed to read " + commonDir + "worktrees/"),
+                path.map({ access($0, F_OK) != 0 }) ?? true
+            else { break }
+            usleep(UInt32.random(in: 20_000...120_000))
+            outcome = try ChildProcess.run(git + ["worktree"] + arguments, environment: ChildProcess.environment())
+        }
+        return outcome
+    }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#endif

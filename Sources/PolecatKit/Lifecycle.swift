@@ -221,23 +221,35 @@ extension Polecats {
     }
 
     /// Removes a worktree git knows as one of this repository's (never the main checkout),
-    /// with git's admin files for it.
+    /// with git's admin files for it. git itself decides what is a worktree: `worktree
+    /// remove` refuses a path it does not know and the main checkout. While other worktrees
+    /// are being added, git can trip over their half-written admin files; that is retried.
     func removeWorktree(_ path: String) throws {
         let git = ["git", "--git-dir=" + repository.commonDir]
-        let paths = ((try? repository.worktrees()) ?? []).map(\.path)
-        // The first one listed is the main worktree.
-        guard !paths.dropFirst().contains(path) else {
-            let removed = try ChildProcess.run(
-                git + ["worktree", "remove", "--force", "--force", path], environment: ChildProcess.environment())
-            guard removed.status == 0 else {
-                throw GasworksError(.repository, "cannot remove the worktree \(path): \(removed.text.firstLine)")
-            }
-            return
-        }
-        if paths.first == path {
+        if let main = try? repository.worktrees().first?.path, main == path {
             throw GasworksError(.refused, "\(path) is the main checkout: not removed")
         }
-        // Not a worktree (any more): only git's stale admin files can be left.
+        var last = ""
+        for attempt in 0..<40 {
+            if attempt > 0 { usleep(UInt32.random(in: 20_000...120_000)) }
+            guard LocalFile.isDirectory(path) else { break }
+            let removed = try ChildProcess.run(
+                git + ["worktree", "remove", "--force", "--force", path], environment: ChildProcess.environment())
+            if removed.status == 0 { return }
+            last = removed.text.firstLine
+            if last.contains("is a main working tree") {
+                throw GasworksError(.refused, "\(path) is the main checkout: not removed")
+            }
+            // Not a worktree (any more): only git's stale admin files can be left, and the
+            // directory is not ours to delete.
+            if last.contains("is not a working tree") { break }
+            guard last.contains("failed to read") || last.contains("unable to") else {
+                throw GasworksError(.repository, "cannot remove the worktree \(path): \(last)")
+            }
+        }
+        if LocalFile.isDirectory(path), !last.contains("is not a working tree"), !last.isEmpty {
+            throw GasworksError(.repository, "cannot remove the worktree \(path): \(last)")
+        }
         _ = try ChildProcess.run(git + ["worktree", "prune"], environment: ChildProcess.environment())
     }
 

@@ -254,26 +254,13 @@ public final class Polecats {
         }
     }
 
-    /// `git worktree add` of an existing branch. git reads every other worktree's admin files
-    /// while adding one, and fails on one that another `worktree add` is still writing: such
-    /// a failure is retried (after clearing what the failed attempt left) for a few seconds.
+    /// `git worktree add` of an existing branch (retried while git trips over another add's
+    /// half-written admin files: `Repository.addWorktree`).
     func addWorktree(_ path: String, branch: String) throws {
-        let git = ["git", "--git-dir=" + repository.commonDir, "-c", "core.hooksPath=/dev/null"]
-        var last = ""
-        for attempt in 0..<40 {
-            if attempt > 0 {
-                usleep(UInt32.random(in: 20_000...120_000))
-                _ = try? ChildProcess.run(["rm", "-rf", path])
-                _ = try? ChildProcess.run(git + ["worktree", "prune"], environment: ChildProcess.environment())
-            }
-            let added = try ChildProcess.run(
-                git + ["worktree", "add", "--quiet", path, branch], environment: ChildProcess.environment())
-            if added.status == 0 { return }
-            last = added.text.firstLine
-            // Only git tripping over another add's half-written admin files is retried.
-            guard last.contains("failed to read " + repository.commonDir + "worktrees/") else { break }
+        let added = try repository.addWorktree(at: path, ["--quiet", path, branch])
+        guard added.status == 0 else {
+            throw GasworksError(.repository, "cannot add the worktree \(path): \(added.text.firstLine)")
         }
-        throw GasworksError(.repository, "cannot add the worktree \(path): \(last)")
     }
 
     /// Writes the prompt and starts `record.agent` for `record.generation` in the worktree,

@@ -297,9 +297,7 @@ public struct Checkout {
         Self.removeAbandoned(in: root, repository: repository)
         path = root + "/\(label)-\(getpid())-\(commit.hex.prefix(8))"
         _ = try? ChildProcess.run(["rm", "-rf", path])
-        let outcome = try ChildProcess.run(
-            Self.git(repository) + ["worktree", "add", "--quiet", "--detach", "--force", path, commit.hex],
-            environment: ChildProcess.environment())
+        let outcome = try repository.addWorktree(at: path, ["--quiet", "--detach", "--force", path, commit.hex])
         guard outcome.status == 0 else {
             throw GasworksError(
                 .repository, "cannot check out \(commit.hex.prefix(12)) for the \(role): \(outcome.text.firstLine)")

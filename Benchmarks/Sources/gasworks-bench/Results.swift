@@ -257,15 +257,18 @@ enum Report {
 
             ## Results
 
-            | figure | ours | baseline | ours / baseline | target |
-            |---|---|---|---|---|
+            Every figure against its baseline measured in the same run (repetitions interleaved);
+            the last column is the command that measures it again.
+
+            | figure | ours | baseline | ours / baseline | target | reproduce |
+            |---|---|---|---|---|---|
 
             """
         for result in file.figures {
             let target = result.hasTarget ? "\(result.targetText): \(result.verdict)" : "—"
             text +=
                 "| `\(result.name)` | \(range(result.ours)) | \(range(result.baseline)) "
-                + "| \(ratio(result.ratio)) | \(target) |\n"
+                + "| \(ratio(result.ratio)) | \(target) | `scripts/bench \(result.name)` |\n"
         }
         let observed = file.figures.flatMap { result in
             [("ours", result.ours), ("baseline", result.baseline)].compactMap { side, samples in
@@ -277,6 +280,7 @@ enum Report {
             text += observed.joined()
         }
         text += startupBreakdown(file)
+        text += soakSection()
         text += "\n## Figures\n"
         // The first figure of a run of figures doing the same work, which describes it.
         var lead: FigureResult?
@@ -402,3 +406,13 @@ let startupProfile = """
     To profile again: `perf record -F 20000 --call-graph dwarf -- <command>`, then
     `perf script | swift demangle --simplified`.
     """
+
+extension Report {
+    /// The soak run's report, as `scripts/soak --record` last wrote it.
+    static func soakSection() -> String {
+        guard let data = FileManager.default.contents(atPath: "Benchmarks/soak.md"),
+            let text = String(data: data, encoding: .utf8), !text.isEmpty
+        else { return "" }
+        return "\n" + text + (text.hasSuffix("\n") ? "" : "\n")
+    }
+}

@@ -240,6 +240,11 @@ struct WitnessWatch: ParsableCommand {
                         report = try witness.check(id)
                     } catch let error as GasworksError where error.kind == .refused {
                         continue
+                    } catch let error as GasworksError where error.kind == .repository {
+                        // A check that could not run (git failed making its checkout): the
+                        // step stays submitted and is tried again next round; the watch goes on.
+                        Console.error("warning: \(id): \(error.message); trying again\n")
+                        continue
                     }
                     Console.out(
                         common.json ? WitnessOutput.json(report).compactText() + "\n" : WitnessOutput.text(report))
