@@ -146,34 +146,63 @@ public final class Polecats {
             try? release(bead, heldBy: reserved.address)
             throw error
         }
-        if try atCapacity() {
-            // Beyond gt.polecat.max: the bead is held for it, and it starts in its turn.
-            record.state = .queued
-            record.fields["queued_at"] = .string(store.now)
-            let queued = record
-            return try store.update(record.name, op: "queue") { $0 = queued }
-        }
+        // Beyond gt.polecat.max, launch puts it in the queue: the bead is held for it, and it
+        // starts in its turn.
         return try launch(record, prompt: prompt)
     }
 
-    /// True when `gt.polecat.max` polecats are running.
-    func atCapacity() throws -> Bool {
-        guard let limit = try repository.config("gt.polecat.max").flatMap({ Int($0) }), limit > 0 else { return false }
-        return try store.all().filter { $0.kind == .polecat && $0.state == .running }.count >= limit
+    /// Where the decision "one more polecat may start" is serialised (host-local, like the
+    /// records): a parentless commit listing the slots' holders, moved by compare-and-swap.
+    public static let slotsRef = "refs/gt/polecat-slots"
+
+    /// A launch marker older than this belongs to a launcher that died: it holds no slot.
+    static let launchingSeconds: Int64 = 300
+
+    /// Takes one of the `gt.polecat.max` slots for `name`, whose record already carries its
+    /// `launching` marker. Holders are counted from the records (running, or launching with a
+    /// fresh marker), so a slot frees itself when its polecat is done, stopped or nuked; the
+    /// count and the claim are one compare-and-swap on `slotsRef`, so two launches can never
+    /// both take the last slot: the later one recounts, and sees the earlier one's marker.
+    func takeSlot(for name: String) throws -> Bool {
+        guard let limit = try repository.config("gt.polecat.max").flatMap({ Int($0) }), limit > 0 else { return true }
+        let signature = try Signature.committer(in: repository)
+        let now = Int64(time(nil))
+        return try repository.updateReference(Self.slotsRef, message: "polecat: slot for \(name)") {
+            _ -> (ReferenceChange, Bool) in
+            let holders = try store.all().filter { record in
+                guard record.kind == .polecat, record.name != name else { return false }
+                if record.state == .running { return true }
+                guard record.state == .queued, let marker = record.string("launching"),
+                    let since = ISO8601.parse(marker)
+                else { return false }
+                return now - since < Self.launchingSeconds
+            }.map(\.name)
+            guard holders.count < limit else { return (.keep, false) }
+            let list = (holders + [name]).sorted().joined(separator: "\n") + "\n"
+            let tree = try repository.writeTree([
+                TreeEntry(name: "slots", id: try repository.writeBlob(list), kind: .blob)
+            ])
+            let commit = try repository.writeCommit(
+                tree: tree, parents: [], message: "\(holders.count + 1) of \(limit) slots: \(name) starts\n",
+                author: signature)
+            return (.set(commit), true)
+        }
     }
 
     /// Starts queued polecats, oldest first, while there is capacity; returns those started.
     @discardableResult
     public func startQueued(prompt: (PolecatRecord) throws -> String) throws -> [PolecatRecord] {
         var started: [PolecatRecord] = []
-        while !(try atCapacity()) {
+        while true {
             let queued = try store.all().filter {
                 $0.state == .queued && $0.string("queued_at") != nil && $0.string("launching") == nil
             }
             .sorted { ($0.string("queued_at") ?? "", $0.name) < ($1.string("queued_at") ?? "", $1.name) }
             guard let next = queued.first else { break }
             do {
-                started.append(try launch(next, prompt: prompt))
+                let record = try launch(next, prompt: prompt)
+                guard record.state != .queued else { break }  // No slot free.
+                started.append(record)
             } catch let error as GasworksError where error.kind == .refused {
                 continue  // launch gave the bead back and nuked the record; the next one.
             }
@@ -197,6 +226,14 @@ public final class Polecats {
                     .refused, "\(current.address) is being started elsewhere, or is \(current.state.rawValue)")
             }
             current.fields["launching"] = .string(store.now)
+        }
+        guard try takeSlot(for: name) else {
+            // At capacity: back in the queue (its place kept), to start when a slot frees.
+            return try store.update(name, op: "queue") { current in
+                guard current.generation == generation else { return }
+                current.fields["launching"] = nil
+                if current.string("queued_at") == nil { current.fields["queued_at"] = .string(store.now) }
+            }
         }
         var madeWorktree = false
         do {

@@ -23,11 +23,14 @@ public struct Sync {
     /// process; polecat and crew records name local processes, worktrees and tmux sessions
     /// (a deacon elsewhere would find them dead and retire them); the deacon's patrol memory
     /// is about those workers. Beads, mail and notes travel.
-    public static let hostLocal = ["refs/gt/refinery/lease", "refs/gt/polecats/", "refs/gt/crew/", "refs/gt/deacon/"]
+    public static let hostLocal = [
+        "refs/gt/refinery/lease", "refs/gt/polecats/", "refs/gt/crew/", "refs/gt/deacon/", "refs/gt/polecat-slots",
+    ]
 
     /// The same as negative refspecs, for `git push` (git 2.29 and later).
     public static let hostLocalRefspecs = [
         "^refs/gt/refinery/lease", "^refs/gt/polecats/*", "^refs/gt/crew/*", "^refs/gt/deacon/*",
+        "^refs/gt/polecat-slots",
     ]
 
     public static func isHostLocal(_ name: String) -> Bool {
