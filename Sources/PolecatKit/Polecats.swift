@@ -172,10 +172,7 @@ public final class Polecats {
             let holders = try store.all().filter { record in
                 guard record.kind == .polecat, record.name != name else { return false }
                 if record.state == .running { return true }
-                guard record.state == .queued, let marker = record.string("launching"),
-                    let since = ISO8601.parse(marker)
-                else { return false }
-                return now - since < Self.launchingSeconds
+                return record.state == .queued && Self.isLaunching(record, now: now)
             }.map(\.name)
             guard holders.count < limit else { return (.keep, false) }
             let list = (holders + [name]).sorted().joined(separator: "\n") + "\n"
@@ -189,13 +186,28 @@ public final class Polecats {
         }
     }
 
+    /// True while a launch of `record` is under way: its marker names a live launcher (the
+    /// process and its start time), or, without one, is younger than `launchingSeconds`.
+    static func isLaunching(_ record: PolecatRecord, now: Int64 = Int64(time(nil))) -> Bool {
+        guard let marker = record.string("launching") else { return false }
+        if let launcher = record.string("launcher") {
+            let parts = launcher.split(separator: ":")
+            guard parts.count == 2, let pid = pid_t(parts[0]), let start = UInt64(parts[1]) else { return false }
+            return ChildProcess.startTime(of: pid) == start
+        }
+        guard let since = ISO8601.parse(marker) else { return false }
+        return now - since < launchingSeconds
+    }
+
     /// Starts queued polecats, oldest first, while there is capacity; returns those started.
+    /// A queued polecat whose launcher died mid-launch (its marker names a dead process) is
+    /// started again, after what that launch left is cleared.
     @discardableResult
     public func startQueued(prompt: (PolecatRecord) throws -> String) throws -> [PolecatRecord] {
         var started: [PolecatRecord] = []
         while true {
             let queued = try store.all().filter {
-                $0.state == .queued && $0.string("queued_at") != nil && $0.string("launching") == nil
+                $0.state == .queued && $0.string("queued_at") != nil && !Self.isLaunching($0)
             }
             .sorted { ($0.string("queued_at") ?? "", $0.name) < ($1.string("queued_at") ?? "", $1.name) }
             guard let next = queued.first else { break }
@@ -220,18 +232,24 @@ public final class Polecats {
         // Take the record from queued to launching by compare-and-swap: of two processes that
         // would start the same queued polecat, one does.
         let generation = reserved.generation
+        let me = getpid()
+        var takenOver = false
         var record = try store.update(name, op: "launch") { current in
-            guard current.state == .queued, current.generation == generation, current.string("launching") == nil else {
+            guard current.state == .queued, current.generation == generation, !Self.isLaunching(current) else {
                 throw GasworksError(
                     .refused, "\(current.address) is being started elsewhere, or is \(current.state.rawValue)")
             }
+            takenOver = current.string("launching") != nil
             current.fields["launching"] = .string(store.now)
+            current.fields["launcher"] = .string("\(me):\(ChildProcess.startTime(of: me) ?? 0)")
         }
+        if takenOver { try clearDeadLaunch(record) }
         guard try takeSlot(for: name) else {
             // At capacity: back in the queue (its place kept), to start when a slot frees.
             return try store.update(name, op: "queue") { current in
                 guard current.generation == generation else { return }
                 current.fields["launching"] = nil
+                current.fields["launcher"] = nil
                 if current.string("queued_at") == nil { current.fields["queued_at"] = .string(store.now) }
             }
         }
@@ -261,6 +279,7 @@ public final class Polecats {
             record.fields["base"] = .string(base.hex)
             record.fields["queued_at"] = nil
             record.fields["launching"] = nil
+            record.fields["launcher"] = nil
             let promptFile = directory(name) + "/prompt.md"
             record.agent = template.replacing("{prompt_file}", with: Self.quoted(promptFile))
                 .replacing("{worktree}", with: Self.quoted(path)).replacing("{bead}", with: bead)
@@ -288,6 +307,25 @@ public final class Polecats {
             }
             try? release(bead, heldBy: record.address)
             throw error
+        }
+    }
+
+    /// Clears what a launcher that died mid-launch left for `record`: its worktree (git's own,
+    /// at the polecat's path) and its branch while the branch holds no commit of its own.
+    /// An agent it may have started is in a process group of its own and is not found here;
+    /// its worktree going away ends its work.
+    func clearDeadLaunch(_ record: PolecatRecord) throws {
+        guard let bead = record.bead else { return }
+        let path = try worktreeRoot() + "/" + record.name
+        let branch = "refs/heads/polecat/\(record.name)/\(bead)"
+        if LocalFile.isDirectory(path) { try removeWorktree(path) }
+        if let head = try repository.referenceTarget(branch) {
+            let target = try repository.revparse("refs/heads/" + (try RigConfig.target(repository)))
+            guard try repository.isAncestor(head, of: target) else {
+                throw GasworksError(
+                    .refused, "\(branch) left by a dead launch of \(record.address) has commits: not touched")
+            }
+            try repository.deleteReference(branch, expecting: head)
         }
     }
 

@@ -16,7 +16,7 @@ struct GitPolecat: ParsableCommand {
         subcommands: [
             PolecatSling.self, PolecatPrime.self, PolecatDone.self, PolecatList.self, PolecatStatus.self,
             PolecatHeartbeat.self, PolecatLogs.self, PolecatStop.self, PolecatRestart.self, PolecatNuke.self,
-            PolecatGC.self, PolecatAttach.self, PolecatCrew.self,
+            PolecatGC.self, PolecatQueue.self, PolecatAttach.self, PolecatCrew.self,
         ])
 }
 
@@ -28,6 +28,27 @@ extension CommonOptions {
 }
 
 extension Polecats {
+    /// Runs `git polecat queue --start` detached (its own process group, log
+    /// `<common dir>/gt/polecat-queue.log`) when anything is queued.
+    func startQueuedDetached(_ common: CommonOptions) {
+        guard let queued = try? store.all().contains(where: { $0.state == .queued }), queued else { return }
+        let directory = repository.commonDir + "gt"
+        LocalFile.makeDirectories(directory)
+        do {
+            _ = try ChildProcess.spawnDetached(
+                [
+                    LocalFile.currentExecutable() ?? "gasworks", "polecat", "queue", "--start", "-q", "-C",
+                    repository.commonDir,
+                ],
+                in: repository.commonDir,
+                environment: ChildProcess.environment(
+                    removing: ChildProcess.repositoryVariables, removingPrefixes: ["GT_"]),
+                log: directory + "/polecat-queue.log")
+        } catch {
+            Console.error("warning: queued polecats not started: \(error)\n")
+        }
+    }
+
     /// Starts queued polecats after a slot freed up (done, stop, nuke, gc), and says so.
     func startQueuedAndReport(_ common: CommonOptions) throws {
         let rig = rigName()
@@ -257,7 +278,9 @@ struct PolecatDone: ParsableCommand {
             BeadOutput.emitChange(request, verb: "merge request", common)
             // The refinery takes it from here, unless one already runs (gt.refinery.auto).
             RefineryTrigger.startQuietly(polecats.repository, common)
-            try polecats.startQueuedAndReport(common)
+            // This runs inside the agent, which the refinery may stop (nuke) any moment now:
+            // queued polecats are started by a process of its own, not killed with it.
+            polecats.startQueuedDetached(common)
         }
     }
 }
@@ -363,6 +386,32 @@ struct PolecatGC: ParsableCommand {
             let done = try polecats.gc()
             if !common.quiet { Console.out(done.isEmpty ? "nothing to collect\n" : done.map { $0 + "\n" }.joined()) }
             try polecats.startQueuedAndReport(common)
+        }
+    }
+}
+
+struct PolecatQueue: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "queue",
+        abstract: "The polecats waiting for a slot (gt.polecat.max), oldest first; --start starts what fits.")
+    @OptionGroup var common: CommonOptions
+    @Flag(name: .long, help: "Start queued polecats while slots are free.") var start = false
+
+    func run() throws {
+        try reportingErrors {
+            let polecats = try common.openPolecats()
+            if start { try polecats.startQueuedAndReport(common) }
+            let queued = try polecats.store.all().filter { $0.state == .queued }
+                .sorted { ($0.string("queued_at") ?? "", $0.name) < ($1.string("queued_at") ?? "", $1.name) }
+            if common.json {
+                Console.out(JSONValue.array(queued.map { PolecatOutput.json($0) }).compactText() + "\n")
+            } else if !common.quiet || !start {
+                for record in queued {
+                    Console.out(
+                        "\(record.address) \(record.bead ?? "-") queued \(record.string("queued_at") ?? "-")"
+                            + (record.string("launching") != nil ? " (starting)" : "") + "\n")
+                }
+            }
         }
     }
 }
