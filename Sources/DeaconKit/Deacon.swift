@@ -142,6 +142,15 @@ public final class Deacon {
         } catch {
             problems.append(.init(kind: "error", worker: "orphans", detail: Self.describe(error)))
         }
+        // Queued polecats whose slot freed with no one there to start them (a release by this
+        // patrol, a launch that lost its race, a launcher that died) start on the patrol.
+        do {
+            for record in try polecats.startQueued(prompt: prompt) {
+                act("start", record.address, "a slot (gt.polecat.max) is free; started from the queue")
+            }
+        } catch {
+            problems.append(.init(kind: "error", worker: "queue", detail: Self.describe(error)))
+        }
         // Convoys whose beads have all closed land on the patrol (they span rigs, so no single
         // close can tell).
         do {

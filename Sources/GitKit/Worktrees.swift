@@ -48,7 +48,7 @@ extension Repository {
         if !hooks { git += ["-c", "core.hooksPath=/dev/null"] }
         var outcome = try ChildProcess.run(git + ["worktree"] + arguments, environment: ChildProcess.environment())
         for _ in 0..<40 {
-            guard outcome.status != 0, outcome.text.contains("failed to read " + commonDir + "worktrees/"),
+            guard outcome.status != 0, outcome.text.contains("failed to read "), outcome.text.contains("/worktrees/"),
                 path.map({ access($0, F_OK) != 0 }) ?? true
             else { break }
             usleep(UInt32.random(in: 20_000...120_000))

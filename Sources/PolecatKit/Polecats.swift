@@ -169,10 +169,16 @@ public final class Polecats {
         let now = Int64(time(nil))
         return try repository.updateReference(Self.slotsRef, message: "polecat: slot for \(name)") {
             _ -> (ReferenceChange, Bool) in
+            // Holders: running polecats, done ones whose agent still lives (it may be sent back
+            // to work by a bounce), and launches under way.
             let holders = try store.all().filter { record in
                 guard record.kind == .polecat, record.name != name else { return false }
-                if record.state == .running { return true }
-                return record.state == .queued && Self.isLaunching(record, now: now)
+                switch record.state {
+                case .running: return true
+                case .done: return Self.isAlive(record)
+                case .queued: return Self.isLaunching(record, now: now)
+                default: return false
+                }
             }.map(\.name)
             guard holders.count < limit else { return (.keep, false) }
             let list = (holders + [name]).sorted().joined(separator: "\n") + "\n"
@@ -240,11 +246,23 @@ public final class Polecats {
                     .refused, "\(current.address) is being started elsewhere, or is \(current.state.rawValue)")
             }
             takenOver = current.string("launching") != nil
-            current.fields["launching"] = .string(store.now)
+            // Wall-clock time (not the pinned commit date): it ages a marker without a launcher.
+            current.fields["launching"] = .string(ISO8601.format(Int64(time(nil))))
             current.fields["launcher"] = .string("\(me):\(ChildProcess.startTime(of: me) ?? 0)")
         }
-        if takenOver { try clearDeadLaunch(record) }
-        guard try takeSlot(for: name) else {
+        let slot: Bool
+        do {
+            if takenOver { try clearDeadLaunch(record) }
+            slot = try takeSlot(for: name)
+        } catch {
+            _ = try? store.update(name, op: "queue") { current in
+                guard current.generation == generation else { return }
+                current.fields["launching"] = nil
+                current.fields["launcher"] = nil
+            }
+            throw error
+        }
+        guard slot else {
             // At capacity: back in the queue (its place kept), to start when a slot frees.
             return try store.update(name, op: "queue") { current in
                 guard current.generation == generation else { return }
@@ -392,6 +410,10 @@ public final class Polecats {
         }
         if let expecting, current.generation != expecting {
             throw GasworksError(.refused, "\(current.address) runs generation \(current.generation ?? "-") now")
+        }
+        // A stopped polecat gave its slot up; running again takes one (gt.polecat.max).
+        if current.state == .stopped, current.kind == .polecat, try !takeSlot(for: name) {
+            throw GasworksError(.refused, "cannot restart \(current.address): every slot (gt.polecat.max) is taken")
         }
         terminate(current)
         var next = current

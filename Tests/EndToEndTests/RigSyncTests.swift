@@ -170,13 +170,15 @@ import Testing
         let town = try Town()
         // git daemon serves the hub the origin rig pushes to over file://; a port that is
         // taken makes it exit, and another is tried.
+        // git-daemon itself, not `git daemon` (a wrapper that would outlive a kill of itself).
+        let daemonProgram = try town.checked(["--exec-path"]) + "/git-daemon"
         var daemon: Child?
         var port = 0
         for _ in 0..<5 where daemon == nil {
             port = Int.random(in: 20_000..<40_000)
             let started = try Child.start(
                 [
-                    "git", "daemon", "--export-all", "--enable=receive-pack", "--reuseaddr", "--listen=127.0.0.1",
+                    daemonProgram, "--export-all", "--enable=receive-pack", "--reuseaddr", "--listen=127.0.0.1",
                     "--port=\(port)", "--base-path=" + town.rig.root, town.rig.root,
                 ], in: town.rig.root, environment: town.rig.repository.environment)
             for _ in 0..<50 where started.isRunning {

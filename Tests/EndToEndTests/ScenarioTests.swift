@@ -65,9 +65,16 @@ import Testing
             #expect(try demo.git("cat-file", "-t", "main:calc/\(op).py") == "blob")
             #expect(try demo.git("cat-file", "-t", "main:docs/\(op).md") == "blob")
         }
+        // A fresh copy of main's tree, not the checkout (which only follows main).
+        let copy = demo.scratch.root + "/main-tree"
+        try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
+        let archive = try run(
+            "sh", ["-c", "git -C '\(demo.rig)' archive main | tar -x -C '\(copy)'"],
+            environment: demo.scratch.repository.environment)
+        #expect(archive.status == 0, "\(archive.stderr)")
         let tests = try run(
-            "python3", ["-m", "unittest", "-q"], in: demo.rig, environment: demo.scratch.repository.environment)
-        #expect(tests.status == 0, "\(tests.stderr)")
+            "python3", ["-m", "unittest", "-q"], in: copy, environment: demo.scratch.repository.environment)
+        #expect(tests.status == 0 && tests.stderr.contains("Ran 6 tests"), "\(tests.stderr)")
         #expect(try demo.scratch.git(["fsck", "--strict", "--no-progress"], in: demo.rig).status == 0)
     }
 
@@ -81,9 +88,10 @@ import Testing
             // a commit the work contains, in the formula's order.
             let verify = try demo.scratch.git(["witness", "verify", molecule], in: demo.rig)
             #expect(verify.status == 0, "\(molecule): \(verify.stdout)\(verify.stderr)")
-            let implement = try demo.json("witness", "show", "\(molecule).1", "--json")
-            let document = try demo.json("witness", "show", "\(molecule).2", "--json")
-            #expect("\(implement)".contains("pass") && "\(document)".contains("pass"))
+            for step in ["\(molecule).1", "\(molecule).2"] {
+                let verdicts = try demo.json("witness", "show", step, "--json") as? [[String: Any]] ?? []
+                #expect(verdicts.contains { $0["result"] as? String == "pass" }, "\(step): \(verdicts)")
+            }
         }
         // Every merge into main carries the refinery's note: what it merged and the gate's result.
         let merges = try demo.git("rev-list", "--merges", "--first-parent", "main").split(separator: "\n")
@@ -224,5 +232,31 @@ import Testing
         _ = try rig.checked(["refinery", "run", "--once", "-q"])
         #expect(try rig.checked(["show", "main:SIGNED-OFF"]).isEmpty)
         #expect(try rig.json(try rig.bead("show", bead, "--json"))["status"] as? String == "closed")
+    }
+
+    /// The soak run (`scripts/soak`): 30 agents and 300 beads through the whole pipeline at
+    /// once, with this build's binaries; here, so it never runs beside the demo's timing.
+    /// The script checks that nothing is lost; the test checks its report and the rig.
+    @Test func thirtyAgentsAndThreeHundredBeadsLoseNothing() throws {
+        let scratch = try TemporaryRig(tools: ScenarioTests.tools)
+        let dir = scratch.root + "/soak"
+        let result = try run(
+            packageRoot + "/scripts/soak", ["--agents", "30", "--beads", "300", "--dir", dir, "--timeout", "1500"],
+            in: scratch.root, environment: scratch.repository.environment)
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        let report = result.stdout
+        #expect(report.contains("beads closed: 300 of 300; merge requests merged: 300; files on main: 300; missing: 0"))
+        #expect(report.contains("agents still running: 0"), "\(report)")
+        #expect(report.contains("git fsck --strict: clean") && report.contains("nothing lost"), "\(report)")
+        // Live agents, sampled every second: the limit was (nearly) reached, never passed.
+        let samples = try String(contentsOfFile: dir + "/logs/load.txt", encoding: .utf8).split(separator: "\n")
+            .compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }
+        #expect((samples.max() ?? 0) <= 30 && (samples.max() ?? 0) >= 25, "\(samples)")
+        // Every bead's file is on main, and main's history holds one merge per bead.
+        let files = try scratch.git(["ls-tree", "--name-only", "main", "work/"], in: dir + "/rig").stdout
+            .split(separator: "\n").filter { $0.hasSuffix(".txt") }
+        #expect(files.count == 300)
+        let merges = try scratch.git(["rev-list", "--first-parent", "--merges", "--count", "main"], in: dir + "/rig")
+        #expect(merges.output == "300")
     }
 }

@@ -230,20 +230,30 @@ struct WitnessWatch: ParsableCommand {
             let watcher = try RefWatcher(repository: repository, refName: BeadStore.refPrefix + "watch")
             let deadline = timeout.map { MonotonicClock.seconds() + $0 }
             var handled = 0
+            // Checks that could not start, per step: retried a few rounds, then left alone
+            // (and said so) rather than retried for ever.
+            var failures: [String: Int] = [:]
             while true {
                 // A fresh store per round: the index and time stamps belong to this round.
                 let witness = Witness(
                     molecules: MoleculeStore(beads: try BeadStore(repository: repository, actor: common.actor)))
-                for id in try witness.submittedSteps() {
+                for id in try witness.submittedSteps() where failures[id, default: 0] < 5 {
                     let report: CheckReport
                     do {
                         report = try witness.check(id)
                     } catch let error as GasworksError where error.kind == .refused {
                         continue
-                    } catch let error as GasworksError where error.kind == .repository {
-                        // A check that could not run (git failed making its checkout): the
-                        // step stays submitted and is tried again next round; the watch goes on.
-                        Console.error("warning: \(id): \(error.message); trying again\n")
+                    } catch let error as GasworksError where error.kind == .repository || error.kind == .badData {
+                        // A check that could not run (git failed making its checkout, a
+                        // submitted commit is missing): the step stays submitted and is tried
+                        // again next round, five times at most; the watch goes on.
+                        failures[id, default: 0] += 1
+                        let last = failures[id]! >= 5
+                        Console.error(
+                            "\(last ? "error" : "warning"): \(id): \(error.message)"
+                                + (last
+                                    ? "; not tried again by this watch (git witness check \(id))\n"
+                                    : "; trying again\n"))
                         continue
                     }
                     Console.out(
