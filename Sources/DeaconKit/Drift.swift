@@ -145,7 +145,8 @@ extension Deacon {
             }
         }
         var pruned = false
-        for record in snapshot where record.state != .nuked {
+        // A record being nuked (its `stopping` marker set) loses its worktree on purpose.
+        for record in snapshot where record.state != .nuked && record.string("stopping") == nil {
             let missingWorktree =
                 [.running, .stopped, .done].contains(record.state) && record.worktree != nil
                 && !LocalFile.isDirectory(record.worktree ?? "") && !Polecats.isAlive(record)
@@ -160,7 +161,9 @@ extension Deacon {
             let store = record.kind == .crew ? try polecats.crew : polecats.store
             do {
                 _ = try store.update(record.name, op: "retire") { current in
-                    guard current.generation == record.generation, current.state == record.state else {
+                    guard current.generation == record.generation, current.state == record.state,
+                        current.string("stopping") == nil
+                    else {
                         throw GasworksError(.refused, "changed meanwhile")
                     }
                     current.state = .nuked
