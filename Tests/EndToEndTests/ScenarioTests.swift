@@ -204,26 +204,22 @@ import Testing
             try rig.json(try rig.checked(["polecat", "status", "sig", "--json"]))["molecule"] as? String ?? ""
         let step = molecule + ".1"
         func stepStatus() throws -> String? { try rig.json(try rig.bead("show", step, "--json"))["status"] as? String }
-        // The witness judges each submission as it comes.
-        var blocked = false
-        for _ in 0..<200 where !blocked {
-            _ = try rig.git(["witness", "check", "--submitted", "-q"])
-            blocked = try stepStatus() == "blocked"
-            if !blocked { usleep(100_000) }
+        // The witness judges each submission as it comes, until the step is in `state`.
+        func judge(until state: String) throws -> Bool {
+            for _ in 0..<200 {
+                _ = try rig.git(["witness", "check", "--submitted", "-q"])
+                if try stepStatus() == state { return true }
+                usleep(100_000)
+            }
+            return false
         }
-        #expect(blocked)
+        #expect(try judge(until: "blocked"))
         let overseer = try rig.checked(["mail", "inbox", "-b", "overseer", "--json"])
         #expect(overseer.contains("Blocked \(step): checks failed 2"), "\(overseer)")
         // The overseer answers the polecat and lets it try again.
         _ = try rig.checked(["mail", "send", "polecat/sig", "-s", "Add a SIGNED-OFF file, then submit", "-q"])
         _ = try rig.checked(["witness", "retry", step, "-q"])
-        var closed = false
-        for _ in 0..<200 where !closed {
-            _ = try rig.git(["witness", "check", "--submitted", "-q"])
-            closed = try stepStatus() == "closed"
-            if !closed { usleep(100_000) }
-        }
-        #expect(closed)
+        #expect(try judge(until: "closed"))
         var queued = false
         for _ in 0..<200 where !queued {
             queued = try rig.checked(["refinery", "queue", "-q"]).count > 0
