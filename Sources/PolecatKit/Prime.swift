@@ -53,9 +53,13 @@ public enum Prime {
         out += "that is not yet unlocked.\n"
         out += "- A step is done when its checks pass: commit with a `Gt-Step-Done: <step>` trailer (or run "
         out += "git molecule done <step>); the witness runs the checks and mails you the verdict.\n"
+        out += "- Wait for that verdict before going on (git mail wait): the next step stays locked until then, "
+        out += "and a failed check comes back to you with its output to fix.\n"
         out += "- Then take the next step: git molecule next --claim\n"
         out += "- Questions go to the mayor: git mail send mayor -s \"…\" -m \"…\"\n"
         out += "- When the bead is finished: git polecat done (it opens the merge request; the refinery merges).\n"
+        out += "- Then wait for the refinery's answer (git mail wait): MERGED ends your work; Bounced means the "
+        out += "target moved under you: merge it, resolve, commit, and git polecat done again.\n"
         out += "- Restarted, or lost track? Run git polecat prime again: it says where you are.\n"
         return out + unreadMail(record.address, repository: repository)
     }
