@@ -250,7 +250,11 @@ extension Polecats {
         if LocalFile.isDirectory(path), !last.contains("is not a working tree"), !last.isEmpty {
             throw GasworksError(.repository, "cannot remove the worktree \(path): \(last)")
         }
-        _ = try ChildProcess.run(git + ["worktree", "prune"], environment: ChildProcess.environment())
+        // `git worktree prune` also drops the admin files of an add another process has
+        // only begun: run only when git said the path is no worktree (stale admin files).
+        if last.contains("is not a working tree") || !LocalFile.isDirectory(path) && !last.isEmpty {
+            _ = try ChildProcess.run(git + ["worktree", "prune"], environment: ChildProcess.environment())
+        }
     }
 
     /// Nukes every polecat whose work is merged and whose agent is gone.
