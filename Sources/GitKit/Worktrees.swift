@@ -11,7 +11,7 @@ extension Repository {
     /// Every worktree git knows for this repository, the main one first
     /// (`git worktree list --porcelain`).
     public func worktrees() throws -> [WorktreeEntry] {
-        let listed = try runWorktreeCommand(["list", "--porcelain"], creating: nil)
+        let listed = try worktreeCommand(["list", "--porcelain"], retrying: Self.readRace)
         guard listed.status == 0 else {
             throw GitError(
                 code: .other(-1), message: "git worktree list failed: \(listed.text.firstLine)", function: "worktrees")
@@ -36,21 +36,24 @@ extension Repository {
     /// ("failed to read …/worktrees/<id>/commondir") before it has made anything of its own:
     /// that failure is retried for a few seconds. Any other outcome is returned as it is.
     public func addWorktree(at path: String, _ arguments: [String], hooks: Bool = false) throws -> ChildOutcome {
-        try runWorktreeCommand(["add"] + arguments, creating: path, hooks: hooks)
+        try worktreeCommand(["add"] + arguments, hooks: hooks) { Self.readRace($0) && access(path, F_OK) != 0 }
     }
 
-    /// Runs `git worktree <arguments>`, retrying git's reads of admin files another process
-    /// is writing (only while `creating`, if given, does not exist yet).
-    func runWorktreeCommand(_ arguments: [String], creating path: String?, hooks: Bool = true) throws
-        -> ChildOutcome
-    {
+    /// git died reading admin files another `worktree add` is still writing.
+    static func readRace(_ outcome: ChildOutcome) -> Bool {
+        outcome.text.contains("failed to read ") && outcome.text.contains("/worktrees/")
+    }
+
+    /// Runs `git worktree <arguments>`; a failure `retrying` accepts is tried again after a
+    /// short random pause, 40 times at most. The last outcome is returned as it is.
+    public func worktreeCommand(
+        _ arguments: [String], hooks: Bool = true, retrying: (ChildOutcome) -> Bool
+    ) throws -> ChildOutcome {
         var git = ["git", "--git-dir=" + commonDir]
         if !hooks { git += ["-c", "core.hooksPath=/dev/null"] }
         var outcome = try ChildProcess.run(git + ["worktree"] + arguments, environment: ChildProcess.environment())
         for _ in 0..<40 {
-            guard outcome.status != 0, outcome.text.contains("failed to read "), outcome.text.contains("/worktrees/"),
-                path.map({ access($0, F_OK) != 0 }) ?? true
-            else { break }
+            guard outcome.status != 0, retrying(outcome) else { break }
             usleep(UInt32.random(in: 20_000...120_000))
             outcome = try ChildProcess.run(git + ["worktree"] + arguments, environment: ChildProcess.environment())
         }

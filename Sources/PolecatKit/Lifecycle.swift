@@ -229,32 +229,23 @@ extension Polecats {
         if let main = try? repository.worktrees().first?.path, main == path {
             throw GasworksError(.refused, "\(path) is the main checkout: not removed")
         }
-        var last = ""
-        for attempt in 0..<40 {
-            if attempt > 0 { usleep(UInt32.random(in: 20_000...120_000)) }
-            guard LocalFile.isDirectory(path) else { break }
-            let removed = try ChildProcess.run(
-                git + ["worktree", "remove", "--force", "--force", path], environment: ChildProcess.environment())
-            if removed.status == 0 { return }
-            last = removed.text.firstLine
-            if last.contains("is a main working tree") {
-                throw GasworksError(.refused, "\(path) is the main checkout: not removed")
-            }
-            // Not a worktree (any more): only git's stale admin files can be left, and the
-            // directory is not ours to delete.
-            if last.contains("is not a working tree") { break }
-            guard last.contains("failed to read") || last.contains("unable to") else {
-                throw GasworksError(.repository, "cannot remove the worktree \(path): \(last)")
-            }
+        guard LocalFile.isDirectory(path) else { return }
+        func transient(_ line: String) -> Bool { line.contains("failed to read") || line.contains("unable to") }
+        let removed = try repository.worktreeCommand(["remove", "--force", "--force", path]) {
+            transient($0.text.firstLine) && LocalFile.isDirectory(path)
         }
-        if LocalFile.isDirectory(path), !last.contains("is not a working tree"), !last.isEmpty {
+        if removed.status == 0 { return }
+        let last = removed.text.firstLine
+        if last.contains("is a main working tree") {
+            throw GasworksError(.refused, "\(path) is the main checkout: not removed")
+        }
+        // Not a worktree (any more), or gone meanwhile: only git's stale admin files can be
+        // left, and a directory is not ours to delete. `git worktree prune` also drops the
+        // admin files of an add another process has only begun: run only then.
+        guard last.contains("is not a working tree") || transient(last) && !LocalFile.isDirectory(path) else {
             throw GasworksError(.repository, "cannot remove the worktree \(path): \(last)")
         }
-        // `git worktree prune` also drops the admin files of an add another process has
-        // only begun: run only when git said the path is no worktree (stale admin files).
-        if last.contains("is not a working tree") || !LocalFile.isDirectory(path) && !last.isEmpty {
-            _ = try ChildProcess.run(git + ["worktree", "prune"], environment: ChildProcess.environment())
-        }
+        _ = try ChildProcess.run(git + ["worktree", "prune"], environment: ChildProcess.environment())
     }
 
     /// Nukes every polecat whose work is merged and whose agent is gone.

@@ -192,6 +192,12 @@ public final class Polecats {
         }
     }
 
+    /// The queued polecats in the order they start: by queue time, then name.
+    public func queue() throws -> [PolecatRecord] {
+        try store.all().filter { $0.state == .queued }
+            .sorted { ($0.string("queued_at") ?? "", $0.name) < ($1.string("queued_at") ?? "", $1.name) }
+    }
+
     /// True while a launch of `record` is under way: its marker names a live launcher (the
     /// process and its start time), or, without one, is younger than `launchingSeconds`.
     static func isLaunching(_ record: PolecatRecord, now: Int64 = Int64(time(nil))) -> Bool {
@@ -212,10 +218,7 @@ public final class Polecats {
     public func startQueued(prompt: (PolecatRecord) throws -> String) throws -> [PolecatRecord] {
         var started: [PolecatRecord] = []
         while true {
-            let queued = try store.all().filter {
-                $0.state == .queued && $0.string("queued_at") != nil && !Self.isLaunching($0)
-            }
-            .sorted { ($0.string("queued_at") ?? "", $0.name) < ($1.string("queued_at") ?? "", $1.name) }
+            let queued = try queue().filter { $0.string("queued_at") != nil && !Self.isLaunching($0) }
             guard let next = queued.first else { break }
             do {
                 let record = try launch(next, prompt: prompt)

@@ -28,10 +28,7 @@ public struct Sync {
     ]
 
     /// The same as negative refspecs, for `git push` (git 2.29 and later).
-    public static let hostLocalRefspecs = [
-        "^refs/gt/refinery/lease", "^refs/gt/polecats/*", "^refs/gt/crew/*", "^refs/gt/deacon/*",
-        "^refs/gt/polecat-slots",
-    ]
+    public static let hostLocalRefspecs = hostLocal.map { "^" + $0 + ($0.hasSuffix("/") ? "*" : "") }
 
     public static func isHostLocal(_ name: String) -> Bool {
         hostLocal.contains { $0.hasSuffix("/") ? name.hasPrefix($0) : name == $0 }

@@ -401,8 +401,7 @@ struct PolecatQueue: ParsableCommand {
         try reportingErrors {
             let polecats = try common.openPolecats()
             if start { try polecats.startQueuedAndReport(common) }
-            let queued = try polecats.store.all().filter { $0.state == .queued }
-                .sorted { ($0.string("queued_at") ?? "", $0.name) < ($1.string("queued_at") ?? "", $1.name) }
+            let queued = try polecats.queue()
             if common.json {
                 Console.out(JSONValue.array(queued.map { PolecatOutput.json($0) }).compactText() + "\n")
             } else if !common.quiet || !start {
