@@ -25,6 +25,10 @@ public final class BeadStore {
     /// sets this; `git bead close` on a step is refused.
     public var stepAuthority = false
 
+    /// Set by the broker for a worker's command: every bead state this process writes (its
+    /// state before, if any, and after; whether the molecule code closes steps) must pass.
+    nonisolated(unsafe) public static var writeGuard: ((_ old: Bead?, _ new: Bead, _ stepAuthority: Bool) throws -> Void)?
+
     /// The field that marks a bead as a step of a molecule.
     public static let stepField = "step"
 
@@ -35,13 +39,15 @@ public final class BeadStore {
         now = ISO8601.format(signature.time)
     }
 
-    /// `GT_ACTOR`, then the polecat or crew name from the environment, then the worker this
-    /// checkout belongs to (`git rig worker`), then `gt.actor`, then git's `user.name`.
+    /// `GT_ACTOR` (which in a worker's context must name that worker), then the worker
+    /// (`Principal.worker`: the broker's, the polecat or crew name from the environment, the
+    /// worker this checkout belongs to), then `gt.actor`, then git's `user.name`.
     static func defaultActor(_ repository: Repository, fallback: String) throws -> String {
-        if let actor = ProcessEnvironment["GT_ACTOR"], !actor.isEmpty { return actor }
-        if let polecat = ProcessEnvironment["GT_POLECAT"], !polecat.isEmpty { return "polecat/" + polecat }
-        if let crew = ProcessEnvironment["GT_CREW"], !crew.isEmpty { return "crew/" + crew }
-        if let worker = Self.worker(of: repository) { return worker }
+        let worker = Principal.worker(in: repository)
+        if let actor = ProcessEnvironment["GT_ACTOR"], !actor.isEmpty, Principal.brokered == nil {
+            return try Principal.checkedActor(actor, from: "GT_ACTOR", worker: worker)
+        }
+        if let worker { return worker }
         if let actor = try repository.config("gt.actor"), !actor.isEmpty { return actor }
         return try repository.config("user.name") ?? fallback
     }
@@ -291,6 +297,10 @@ public final class BeadStore {
 
     /// Writes a bead state whose parent is the given tip; used by import (upsert) too.
     func commitState(_ bead: Bead, parents: [OID], message: String, in target: Repository? = nil) throws -> OID {
+        if let guardWrite = Self.writeGuard {
+            let old = try parents.first.map { try self.bead(at: $0, id: bead.id) }
+            try guardWrite(old, bead, stepAuthority)
+        }
         let repository = target ?? self.repository
         let blob = try repository.writeBlob(bead.json.canonicalText)
         let tree = try repository.writeTree([TreeEntry(name: Self.fileName, id: blob, kind: .blob)])

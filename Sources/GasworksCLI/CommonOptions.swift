@@ -26,7 +26,15 @@ struct CommonOptions: ParsableArguments {
     }
 
     func openStore() throws -> BeadStore {
-        try BeadStore(repository: try openRepository(), actor: actor)
+        let repository = try openRepository()
+        return try BeadStore(repository: repository, actor: try checkedActor(in: repository))
+    }
+
+    /// `--actor`, refused with control characters or line breaks, and in a worker's
+    /// context unless it names that worker (a worker never acts as someone else).
+    func checkedActor(in repository: Repository) throws -> String? {
+        guard let actor else { return nil }
+        return try Principal.checkedActor(actor, from: "--actor", worker: Principal.worker(in: repository))
     }
 }
 

@@ -380,11 +380,13 @@ public final class MoleculeStore {
         if bead.status == .closed { throw GasworksError(.refused, "step '\(id)' is already closed") }
         if !skip { try beads.refuseLockedStep(id, verb: "approve") }
         let (me, stamp) = (beads.actor, beads.now)
+        var signed: [String: JSONValue] = ["by": .string(me), "at": .string(stamp), "step": .string(id)]
+        if let note, !note.isEmpty { signed["note"] = .string(note) }
+        signed = try Approval.sign(signed, in: beads.repository)
         let stored = try withStepAuthority {
             try beads.update(id, op: skip ? "skip" : "approve") { bead in
                 guard bead.status != .closed else { return }
-                var record: [String: JSONValue] = ["by": .string(me), "at": .string(stamp)]
-                if let note, !note.isEmpty { record["note"] = .string(note) }
+                let record = signed
                 Self.closeStep(
                     &bead, at: stamp,
                     reason: (skip ? "skipped by \(me)" : "approved by \(me)") + (note.map { ": \($0)" } ?? ""),
@@ -534,11 +536,13 @@ public final class MoleculeStore {
     /// when that message has a reply. A crash between the send and recording it sends again.
     func mailGate(_ step: MoleculeStep, bead: Bead, gate: JSONValue) throws -> (skip: Bool, text: String)? {
         let mailbox = try Mailbox(repository: beads.repository)
+        let to = try Address(gate["to"]?.stringValue ?? "overseer")
         if let sent = bead.fields[BeadStore.stepField]?["gate_mail"]?.stringValue {
-            let reply = try mailbox.thread(sent).first { $0.message.inReplyTo == sent }
+            // Only its addressee opens a gate: a reply from anyone else (a worker writing in
+            // the thread) is just mail.
+            let reply = try mailbox.thread(sent).first { $0.message.inReplyTo == sent && $0.message.from == to.value }
             return reply.map { (false, "opened by \($0.message.from)'s reply \($0.message.id)") }
         }
-        let to = try Address(gate["to"]?.stringValue ?? "overseer")
         let text = gate["description"]?.stringValue ?? bead.title
         let message = try mailbox.send(
             MessageDraft(
@@ -634,9 +638,28 @@ public final class MoleculeStore {
 }
 
 /// Who may approve, skip, burn and force: not a worker, and one of `gt.overseer` when set.
+/// The overseer's approvals and skips are signed with the overseer's key (`RigKeys`) when
+/// this process can read it, so the refinery can tell them from bead data anyone wrote.
+public enum Approval {
+    /// The signed text: the record without its signature, canonical.
+    public static func payload(_ record: JSONValue) -> String {
+        var object = record.objectValue ?? [:]
+        object["signature"] = nil
+        return JSONValue.object(object).compactText()
+    }
+
+    static func sign(_ record: [String: JSONValue], in repository: Repository) throws -> [String: JSONValue] {
+        guard VerdictSigner.canSign(repository, role: .overseer) else { return record }
+        var signed = record
+        signed["signature"] = .string(
+            try VerdictSigner(repository: repository, role: .overseer).sign(payload(.object(record))))
+        return signed
+    }
+}
+
 public enum Overseer {
     public static func isOverseer(_ beads: BeadStore) throws -> Bool {
-        for name in ["GT_POLECAT", "GT_CREW"] where !(ProcessEnvironment[name] ?? "").isEmpty { return false }
+        if Principal.worker(in: beads.repository) != nil { return false }
         let actor = beads.actor
         if actor.hasPrefix("polecat/") || actor.hasPrefix("crew/") { return false }
         let configured = try beads.repository.configValues("gt.overseer")

@@ -12,11 +12,12 @@ extension Polecats {
     /// The polecat a command run by an agent (or in its worktree) is about: `--name`, else
     /// `GT_POLECAT`, else the worker this checkout belongs to.
     public func current(_ given: String?) throws -> PolecatRecord {
-        let worker = BeadStore.worker(of: repository)
-        guard
-            let name = given ?? ProcessEnvironment["GT_POLECAT"].flatMap({ $0.isEmpty ? nil : $0 })
-                ?? worker.flatMap({ $0.hasPrefix("polecat/") ? String($0.dropFirst(8)) : nil })
-        else {
+        let worker = Principal.worker(in: repository)
+        let own = worker.flatMap({ $0.hasPrefix("polecat/") ? String($0.dropFirst(8)) : nil })
+        if let worker, let given, "polecat/" + given != worker {
+            throw GasworksError(.refused, "\(worker) may act only for itself, not for polecat/\(given)")
+        }
+        guard let name = given ?? own else {
             throw GasworksError(.usage, "which polecat? give --name, or run it in a polecat's worktree")
         }
         return try store.require(name)
@@ -25,7 +26,9 @@ extension Polecats {
     /// A process of an earlier generation (its `GT_GENERATION` is not the record's) may not
     /// change anything: a newer agent has taken over.
     public func refuseStaleGeneration(_ record: PolecatRecord) throws {
-        guard let mine = ProcessEnvironment["GT_GENERATION"], !mine.isEmpty, mine != record.generation else { return }
+        guard let mine = Principal.brokered?.generation ?? ProcessEnvironment["GT_GENERATION"], !mine.isEmpty,
+            mine != record.generation
+        else { return }
         throw GasworksError(
             .refused,
             "stale generation \(mine): \(record.address) now runs generation \(record.generation ?? "?"); this process must stop"

@@ -72,6 +72,7 @@ public struct MergeRequest: Sendable {
         var info: [String: JSONValue] = [
             "branch": .string(branch), "target": .string(target), "head": .string(head.hex),
             "state": .string(State.queued.rawValue), "queued_at": .int(wallClockNanoseconds()),
+            "queued_by": .string(actor),
         ]
         if let record {
             info["polecat"] = .string(record.name)

@@ -30,6 +30,13 @@ public struct RefineryQueue {
             throw GasworksError(.refused, "\(branch) has nothing that \(target) does not already have")
         }
         let moleculeID = try molecule.map { try beads.resolve($0) }
+        if moleculeID == nil, let worker = Principal.worker(in: repository),
+            try !RefinerySettings.read(repository).allowPlain
+        {
+            throw GasworksError(
+                .refused,
+                "\(worker) may not queue a branch without a molecule (the overseer's to do, or gt.refinery.allowPlain)")
+        }
         // The bead a molecule was poured on is the work it serves, unless another is named.
         let workBead =
             try bead.map { try beads.resolve($0) }

@@ -218,8 +218,13 @@ public final class Refinery {
             record(.init(kind: .recovered, request: request.id, commit: merge, reason: "already on \(target)"))
             return .done
         }
+        if request.molecule == nil, let refusal = try plainRefusal(request) {
+            try bounce(request, reason: refusal, short: "no molecule")
+            return .done
+        }
         let verification = try witness.verify(
-            request.molecule ?? head.hex, branch: request.molecule == nil ? nil : head.hex, strict: false)
+            request.molecule ?? head.hex, branch: request.molecule == nil ? nil : head.hex,
+            strict: !settings.trustUnsigned)
         let verified = request.molecule == nil ? verification.problems == 0 : verification.passed
         if !verified {
             let failing = verification.molecules.flatMap(\.steps).filter { !$0.ok }
@@ -243,6 +248,21 @@ public final class Refinery {
                 reason: "not verified (git witness verify):\n" + lines.map { "  " + $0 }.joined(separator: "\n"),
                 short: "not verified")
             return .done
+        }
+        // What lands is what was verified: checks whose verdicts are for an earlier tree
+        // (a commit came after the last verdict) run again on the head itself.
+        let stale = verification.needingFinalCheck
+        if !stale.isEmpty {
+            log("final verification of \(request.id) on \(head.hex.prefix(12)): \(stale.joined(separator: ", "))\n")
+            let verdicts = try witness.finalVerification(of: stale, head: head)
+            if let failed = verdicts.first(where: { !$0.passed }) {
+                try bounce(
+                    request,
+                    reason: "the final verification on its head \(head.hex.prefix(12)) fails step \(failed.step):\n"
+                        + (try witness.failureText(failed)),
+                    short: "final verification failed", output: failed.checks.first { !$0.passed }?.output)
+                return .done
+            }
         }
         switch try mergeTree(tip, head) {
         case .failed(let message):
@@ -272,6 +292,19 @@ public final class Refinery {
             return .ready(Candidate(request: request, head: head, commit: commit))
         }
     }
+
+    /// Why a request without a molecule may not land, or nil when it may: only the
+    /// overseer queues one, unless `gt.refinery.allowPlain` lets workers' requests in too.
+    func plainRefusal(_ request: MergeRequest) throws -> String? {
+        if settings.allowPlain { return nil }
+        let by = request.string("queued_by") ?? request.bead.string("created_by") ?? ""
+        let worker = request.polecat.map { "polecat/" + $0 } ?? (Self.isWorker(by) ? by : nil)
+        guard let worker else { return nil }
+        return "a request without a molecule lands only when the overseer queued it; \(worker) did "
+            + "(gt.refinery.allowPlain lets workers' plain requests land)"
+    }
+
+    static func isWorker(_ actor: String) -> Bool { actor.hasPrefix("polecat/") || actor.hasPrefix("crew/") }
 
     enum MergeOutcome {
         case clean(OID)

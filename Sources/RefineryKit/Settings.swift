@@ -26,6 +26,12 @@ public struct RefinerySettings: Sendable {
     public var leaseSeconds: Int64
     /// `gt.refinery.auto`: `git polecat done` and a hub's post-receive start a run (default true).
     public var auto: Bool
+    /// `gt.refinery.allowPlain`: requests without a molecule queued by workers may land
+    /// (default false: only the overseer's do).
+    public var allowPlain: Bool
+    /// `gt.refinery.trustUnsigned`: verdicts and approvals count without a signature by a
+    /// trusted key (default false; only for rigs made before the rig's keys).
+    public var trustUnsigned: Bool
 
     public static func read(_ repository: Repository) throws -> RefinerySettings {
         func number(_ key: String, _ fallback: Int, minimum: Int) throws -> Int {
@@ -43,6 +49,8 @@ public struct RefinerySettings: Sendable {
             mode: mode,
             remote: try repository.config("gt.refinery.remote").flatMap { $0.isEmpty ? nil : $0 } ?? "origin",
             leaseSeconds: Int64(try number("gt.refinery.lease", 120, minimum: 1)),
-            auto: try repository.configBool("gt.refinery.auto") ?? true)
+            auto: try repository.configBool("gt.refinery.auto") ?? true,
+            allowPlain: try repository.configBool("gt.refinery.allowPlain") ?? false,
+            trustUnsigned: try repository.configBool("gt.refinery.trustUnsigned") ?? false)
     }
 }

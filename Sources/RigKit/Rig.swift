@@ -76,6 +76,8 @@ public enum Rig {
                 }
             }
         }
+        // The supervisors' and overseer's signing keys, where agents cannot read them.
+        done += try RigKeys.ensure(repository)
         if options.hooks {
             let installer = try HookInstaller(repository: repository, mode: options.hookMode)
             for (name, action) in try installer.install() where action != "up to date" {

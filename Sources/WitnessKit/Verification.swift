@@ -12,6 +12,11 @@ public struct Verification: Sendable {
         public var reason: String
         /// Where the step stands (`StepState`): a `submitted` step waits for the witness.
         public var state: String = ""
+        /// A step with checks whose passing verdict is bound to exactly the head's tree.
+        /// One verified on an earlier commit needs its checks run again on the head
+        /// before the head may land (the refinery's final verification).
+        public var exact: Bool = false
+        public var hasChecks: Bool = false
     }
     public struct MoleculeResult: Sendable {
         public var id: String
@@ -30,6 +35,10 @@ public struct Verification: Sendable {
     public var strict: Bool
 
     public var problems: Int { molecules.reduce(0) { $0 + $1.steps.filter { !$0.ok }.count } + uncovered.count }
+    /// Verified steps with checks whose verdicts are not bound to the head's own tree.
+    public var needingFinalCheck: [String] {
+        molecules.flatMap(\.steps).filter { $0.ok && $0.hasChecks && !$0.exact }.map(\.id)
+    }
     public var passed: Bool { problems == 0 && !molecules.isEmpty }
 }
 
@@ -79,8 +88,11 @@ extension Witness {
                 if !(info?["checks"]?.arrayValue ?? []).isEmpty { withChecks.insert(step.id) }
                 let (ok, reason, commit) = try judge(step, bead: bead, head: head, signer: signer)
                 if let commit { verified.append(commit) }
+                let checked = withChecks.contains(step.id)
                 steps.append(
-                    .init(id: step.id, key: step.key, ok: ok, reason: reason, state: step.state.rawValue))
+                    .init(
+                        id: step.id, key: step.key, ok: ok, reason: reason, state: step.state.rawValue,
+                        exact: ok && checked && commit == head, hasChecks: checked))
             }
             results.append(.init(id: id, steps: steps))
         }
@@ -97,28 +109,50 @@ extension Witness {
         return Verification(head: head, headName: headName, molecules: results, uncovered: uncovered, strict: strict)
     }
 
-    /// Whether one step counts as verified for `head`, why, and the verified commit.
+    /// Whether one step counts as verified for `head`, why, and the verified commit (the
+    /// head itself when a passing verdict is bound to the head's own tree).
     func judge(_ step: MoleculeStep, bead: Bead, head: OID, signer: VerdictSigner?) throws -> (Bool, String, OID?) {
         let info = bead.fields[BeadStore.stepField]
+        let hasChecks = !(info?["checks"]?.arrayValue ?? []).isEmpty
         if step.state == .skipped {
-            let hasChecks = !(info?["checks"]?.arrayValue ?? []).isEmpty
             if hasChecks, signer != nil {
                 return (false, "skipped without its checks; strict mode wants a signed verdict", nil)
+            }
+            if let refusal = try approvalRefusal(info?["skipped"], step: step.id, signer: signer) {
+                return (false, refusal, nil)
             }
             return (true, "skipped: \(bead.string("close_reason") ?? "recorded")", nil)
         }
         guard step.state == .done else { return (false, "not verified: it is \(step.state.rawValue)", nil) }
-        if step.kind != .work { return (true, bead.string("close_reason") ?? "closed", nil) }
-        let hasChecks = !(info?["checks"]?.arrayValue ?? []).isEmpty
+        if step.kind != .work {
+            // A human gate is the overseer's to open: its approval must be the overseer's.
+            if info?["gate"]?["type"]?.stringValue == "human",
+                let refusal = try approvalRefusal(info?["approval"], step: step.id, signer: signer)
+            {
+                return (false, "a human gate " + refusal, nil)
+            }
+            return (true, bead.string("close_reason") ?? "closed", nil)
+        }
         if let approval = info?["approval"], info?["verdict"] == nil {
             let by = approval["by"]?.stringValue ?? "?"
             // An approval is bead data, not a signed verdict: strict mode wants the verdict.
             if hasChecks, signer != nil {
                 return (false, "approved by \(by) without its checks; strict mode wants a signed verdict", nil)
             }
+            if let refusal = try approvalRefusal(approval, step: step.id, signer: signer) {
+                return (false, refusal, nil)
+            }
             return (true, hasChecks ? "approved by \(by) without running its checks" : "approved by \(by)", nil)
         }
         guard hasChecks else { return (false, "closed without a verdict or an approval", nil) }
+        // A verdict on the head itself (the witness's or the refinery's final verification).
+        let headTree = try repository.commit(head).tree
+        for note in try Verdict.all(on: head, in: repository)
+        where note.step == step.id && note.passed && note.commit == head && note.tree == headTree {
+            if let who = try trustedSigner(note, signer) {
+                return (true, "verified on the head \(head.hex.prefix(12)) itself" + who, head)
+            }
+        }
         guard let summary = info?["verdict"], let commitHex = summary["commit"]?.stringValue,
             let commitID = OID(hex: commitHex), let treeHex = summary["tree"]?.stringValue
         else { return (false, "closed without a verdict", nil) }
@@ -132,26 +166,42 @@ extension Witness {
         guard !notes.isEmpty else {
             return (false, "no passing verdict on \(short) in \(Verdict.notesRef) bound to its tree", nil)
         }
-        if let signer {
-            var trusted: String? = nil
-            for note in notes {
-                if let signature = note.signature, let who = try signer.signer(of: note.payload, signature: signature) {
-                    trusted = who
-                    break
-                }
+        var trusted: String? = nil
+        for note in notes {
+            if let who = try trustedSigner(note, signer) {
+                trusted = who
+                break
             }
-            guard let trusted else { return (false, "its verdict on \(short) is not signed by a trusted key", nil) }
-            guard try commitID == head || repository.isAncestor(commitID, of: head) else {
-                return (false, Self.stale(short, treeHex), nil)
-            }
-            return (true, "verified on \(short), signed by \(trusted)", commitID)
         }
+        guard let trusted else { return (false, "its verdict on \(short) is not signed by a trusted key", nil) }
         guard try commitID == head || repository.isAncestor(commitID, of: head) else {
             return (false, Self.stale(short, treeHex), nil)
         }
-        return (true, "verified on \(short) (tree \(treeHex.prefix(12)))", commitID)
+        return (true, "verified on \(short) (tree \(treeHex.prefix(12)))" + trusted, commitID)
     }
 
+    /// ", signed by <principal>" for a verdict signed by a trusted key, "" when signatures
+    /// are not asked for (`signer` nil), nil when it is not trusted.
+    func trustedSigner(_ note: Verdict, _ signer: VerdictSigner?) throws -> String? {
+        guard let signer else { return "" }
+        guard let signature = note.signature, let who = try signer.signer(of: note.payload, signature: signature)
+        else { return nil }
+        return ", signed by \(who)"
+    }
+
+    /// Why an overseer's approval (or skip) record does not count, or nil when it does: in
+    /// strict mode it must carry the overseer key's signature over the record.
+    func approvalRefusal(_ record: JSONValue?, step: String, signer: VerdictSigner?) throws -> String? {
+        guard signer != nil else { return nil }
+        guard let record, let signature = record["signature"]?.stringValue else {
+            return "has no approval signed by the overseer's key"
+        }
+        let approvals = try VerdictSigner(repository: repository, role: .overseer)
+        guard record["step"]?.stringValue == step,
+            try approvals.signer(of: Approval.payload(record), signature: signature) != nil
+        else { return "has an approval whose signature is not the overseer key's" }
+        return nil
+    }
     static func stale(_ commit: String, _ tree: String) -> String {
         "stale: its verdict is for \(commit) (tree \(tree.prefix(12))), which the branch no longer contains "
             + "(rebased or amended after the check?)"

@@ -80,11 +80,7 @@ public final class Witness {
         var verdict = Verdict(
             step: id, molecule: moleculeID, commit: commitID, tree: commit.tree, attempt: attempt,
             passed: runs.allSatisfy(\.passed), checks: runs, at: beads.now, by: name)
-        if try repository.configBool("gt.witness.sign") == true {
-            let signer = try VerdictSigner(repository: repository)
-            verdict.signature = try signer.sign(verdict.payload)
-            verdict.signatureFormat = signer.format.rawValue
-        }
+        try sign(&verdict)
         try repository.appendNoteLine(verdict.line, on: commitID, notesRef: Verdict.notesRef)
 
         let submitter = submission["by"]?.stringValue ?? bead.assignee ?? "overseer"
@@ -141,6 +137,16 @@ public final class Witness {
             verdict: verdict, outcome: blocked ? .blocked : .returned, maxAttempts: maxAttempts, failure: failure)
     }
 
+    /// Signs `verdict` with the supervisors' key: always when the rig has one (made by
+    /// `git rig init`), unless `gt.witness.sign` is false; with git's signing setup when
+    /// `gt.witness.sign` is true.
+    public func sign(_ verdict: inout Verdict) throws {
+        guard try repository.configBool("gt.witness.sign") ?? VerdictSigner.canSign(repository) else { return }
+        let signer = try VerdictSigner(repository: repository)
+        verdict.signature = try signer.sign(verdict.payload)
+        verdict.signatureFormat = signer.format.rawValue
+    }
+
     /// Checks every submitted step that has checks, oldest submission first.
     public func checkSubmitted() throws -> [CheckReport] {
         var reports: [CheckReport] = []
@@ -170,10 +176,21 @@ public final class Witness {
     func runChecks(_ checks: [JSONValue], step: String, molecule: String, commit: Commit) throws -> [CheckRun] {
         let checkout = try Checkout(repository: repository, commit: commit.id, label: step)
         defer { checkout.remove() }
-        let environment = ChildProcess.environment(adding: [
-            "GT_STEP": step, "GT_MOLECULE": molecule, "GT_COMMIT": commit.id.hex, "GT_TREE": commit.tree.hex,
-            "GT_WITNESS": "1",
-        ])
+        var cache: [String: CheckRun] = [:]
+        return try runChecks(checks, step: step, molecule: molecule, commit: commit, in: checkout, cache: &cache)
+    }
+
+    /// Runs `checks` in `checkout` (of `commit`); a command already in `cache` (run in the
+    /// same checkout) is not run again.
+    func runChecks(
+        _ checks: [JSONValue], step: String, molecule: String, commit: Commit, in checkout: Checkout,
+        cache: inout [String: CheckRun]
+    ) throws -> [CheckRun] {
+        let environment = ChildProcess.environment(
+            adding: [
+                "GT_STEP": step, "GT_MOLECULE": molecule, "GT_COMMIT": commit.id.hex, "GT_TREE": commit.tree.hex,
+                "GT_WITNESS": "1",
+            ])
         var runs: [CheckRun] = []
         var failed = false
         for check in checks {
@@ -181,18 +198,24 @@ public final class Witness {
             let timeout = Int(check["timeout"]?.intValue ?? Int64(Check.defaultTimeout))
             var run = CheckRun(run: command, timeoutSeconds: timeout)
             if !failed {
-                let outcome = try ChildProcess.run(
-                    ["/bin/sh", "-c", command], in: checkout.path, environment: environment, timeout: Double(timeout))
-                run.exit = Int(outcome.status)
-                run.timedOut = outcome.timedOut
-                run.milliseconds = Int((outcome.seconds * 1000).rounded())
-                var bytes = outcome.output
-                if outcome.droppedBytes > 0 {
-                    bytes += Array("\n[… \(outcome.droppedBytes) more bytes not kept]\n".utf8)
+                if let done = cache[command] {
+                    run = done
+                } else {
+                    let outcome = try Sandbox.runCheck(
+                        command, in: checkout.path, repository: repository, environment: environment,
+                        timeout: Double(timeout))
+                    run.exit = Int(outcome.status)
+                    run.timedOut = outcome.timedOut
+                    run.milliseconds = Int((outcome.seconds * 1000).rounded())
+                    var bytes = outcome.output
+                    if outcome.droppedBytes > 0 {
+                        bytes += Array("\n[… \(outcome.droppedBytes) more bytes not kept]\n".utf8)
+                    }
+                    if outcome.timedOut { bytes += Array("\n[killed after \(timeout)s]\n".utf8) }
+                    run.output = try repository.writeBlob(bytes)
+                    run.outputBytes = outcome.output.count + outcome.droppedBytes
+                    cache[command] = run
                 }
-                if outcome.timedOut { bytes += Array("\n[killed after \(timeout)s]\n".utf8) }
-                run.output = try repository.writeBlob(bytes)
-                run.outputBytes = outcome.output.count + outcome.droppedBytes
                 failed = !run.passed
             }
             runs.append(run)
@@ -200,8 +223,36 @@ public final class Witness {
         return runs
     }
 
+    /// The refinery's final verification: runs the checks of `steps` on `head` itself, in
+    /// one checkout of it, each distinct command once, and records a signed verdict for
+    /// each step on `head` (as the witness does). Returns the verdicts, stopping at the
+    /// first that fails.
+    public func finalVerification(of steps: [String], head: OID) throws -> [Verdict] {
+        let commit = try repository.commit(head)
+        let checkout = try Checkout(repository: repository, commit: head, label: "final", role: "refinery-final")
+        defer { checkout.remove() }
+        var cache: [String: CheckRun] = [:]
+        var verdicts: [Verdict] = []
+        for id in steps {
+            let bead = try beads.load(id).bead
+            let info = bead.fields[BeadStore.stepField]
+            let molecule = info?["molecule"]?.stringValue ?? String(id[..<(id.lastIndex(of: ".") ?? id.endIndex)])
+            let runs = try runChecks(
+                info?["checks"]?.arrayValue ?? [], step: id, molecule: molecule, commit: commit, in: checkout,
+                cache: &cache)
+            var verdict = Verdict(
+                step: id, molecule: molecule, commit: head, tree: commit.tree, attempt: 0,
+                passed: runs.allSatisfy(\.passed), checks: runs, at: beads.now, by: name)
+            try sign(&verdict)
+            try repository.appendNoteLine(verdict.line, on: head, notesRef: Verdict.notesRef)
+            verdicts.append(verdict)
+            if !verdict.passed { break }
+        }
+        return verdicts
+    }
+
     /// The failing check, its status and the end of its output, for mail and terminals.
-    func failureText(_ verdict: Verdict) throws -> String {
+    public func failureText(_ verdict: Verdict) throws -> String {
         guard let failing = verdict.checks.first(where: { $0.exit != nil && !$0.passed }) else { return "" }
         return try Self.failureText(
             command: failing.run, output: failing.output, exit: failing.exit, timedOut: failing.timedOut,

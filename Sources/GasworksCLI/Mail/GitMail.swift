@@ -31,13 +31,25 @@ struct MailOptions: ParsableArguments {
         help: ArgumentHelp("Act on this mailbox (default: your own).", valueName: "address"))
     var mailbox: String?
 
+    /// The mailbox store and the mailbox acted on. A worker acts on its own mailbox only
+    /// (never the overseer's, whatever `-b` or `GT_MAILBOX` say).
     func open() throws -> (Mailbox, Address) {
-        let store = try Mailbox(repository: try common.openRepository())
+        let repository = try common.openRepository()
+        let store = try Mailbox(repository: repository)
+        if let worker = Principal.worker(in: repository) {
+            if let mailbox, mailbox != worker {
+                throw GasworksError(.refused, "\(worker) may act only on its own mailbox, not '\(mailbox)'")
+            }
+            _ = try common.checkedActor(in: repository)
+            return (store, try Address(worker))
+        }
         return (store, try Address(mailbox ?? Self.ownAddress()))
     }
 
     /// Who state events are recorded as: --actor, else the mailbox's owner.
-    func recorder(_ box: Address) -> String { common.actor ?? box.value }
+    func recorder(_ box: Address) -> String {
+        Principal.brokered == nil ? (common.actor ?? box.value) : box.value
+    }
 
     /// The caller's own address: GT_MAILBOX, a polecat's or crew member's, or the overseer's.
     static func ownAddress() -> String {

@@ -1,27 +1,101 @@
-import BeadKit
 import GitKit
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Signs and checks verdicts with git's own signing setup: `gpg.format` (`openpgp`, the
+/// The rig's own signing keys, made by `git rig init` when none is configured: one for the
+/// supervisors (the witness's and refinery's verdicts) and one for the overseer (approvals
+/// and skips). They live in `<common dir>/gt/private/`, which no sandboxed agent can see
+/// (the sandbox mounts an empty directory over it); their public halves are listed in
+/// `<common dir>/gt/allowed-signers` (ssh's allowed signers format), which agents can read
+/// but not change.
+public enum RigKeys {
+    public enum Role: String, Sendable, CaseIterable {
+        case supervisor, overseer
+        /// The principal its key is listed under in the allowed signers file.
+        public var principal: String { "gasworks-" + rawValue }
+        /// What its signatures are for: a verdict signature is never valid as an approval's.
+        public var namespace: String { self == .supervisor ? "gasworks-verdict" : "gasworks-approval" }
+    }
+
+    /// The directory agents never see.
+    public static func privateDirectory(_ repository: Repository) -> String { repository.commonDir + "gt/private" }
+    public static func key(_ role: Role, in repository: Repository) -> String {
+        privateDirectory(repository) + "/" + role.rawValue
+    }
+    public static func allowedSigners(_ repository: Repository) -> String { repository.commonDir + "gt/allowed-signers" }
+
+    /// Makes the keys (ed25519, `ssh-keygen`) and the allowed signers file where missing;
+    /// returns what it made.
+    public static func ensure(_ repository: Repository) throws -> [String] {
+        var made: [String] = []
+        let directory = privateDirectory(repository)
+        LocalFile.makeDirectories(directory)
+        chmod(directory, 0o700)
+        var lines: [String] = []
+        for role in Role.allCases {
+            let path = key(role, in: repository)
+            if !LocalFile.isFile(path) {
+                let outcome = try ChildProcess.run(
+                    ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", role.principal, "-f", path])
+                guard outcome.status == 0 else {
+                    throw GasworksError(.repository, "cannot make the \(role.rawValue) key: \(outcome.text.firstLine)")
+                }
+                made.append("\(role.rawValue) key \(path)")
+            }
+            guard let publicKey = try? LocalFile.read(path + ".pub") else {
+                throw GasworksError(.repository, "cannot read \(path).pub")
+            }
+            let fields = String(decoding: publicKey, as: UTF8.self).split(separator: " ")
+            guard fields.count >= 2 else { throw GasworksError(.badData, "\(path).pub is not an ssh public key") }
+            lines.append("\(role.principal) namespaces=\"\(role.namespace)\" \(fields[0]) \(fields[1])")
+        }
+        let file = allowedSigners(repository)
+        let existing = (try? LocalFile.read(file)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let missing = lines.filter { !existing.split(separator: "\n").contains(Substring($0)) }
+        if !missing.isEmpty {
+            do {
+                try LocalFile.write(existing + missing.map { $0 + "\n" }.joined(), to: file)
+            } catch {
+                throw GasworksError(.repository, "cannot write \(file): \(error.reason)")
+            }
+            made.append("allowed signers \(file)")
+        }
+        return made
+    }
+}
+
+/// Signs and checks verdicts and approvals. By default with the rig's own ssh keys
+/// (`RigKeys`; `gt.witness.signingKey` and `gt.witness.allowedSigners` name others);
+/// in a rig without them, with git's own signing setup: `gpg.format` (`openpgp`, the
 /// default, or `ssh`), `user.signingKey`, `gpg.program` / `gpg.ssh.program`, and for ssh
 /// `gpg.ssh.allowedSignersFile`. The signed payload is the verdict's canonical JSON.
 public struct VerdictSigner {
     public enum Format: String, Sendable { case openpgp, ssh }
-
-    /// The namespace of ssh signatures, so a verdict signature is never valid as a commit's.
-    static let namespace = "gasworks-verdict"
 
     let repository: Repository
     public let format: Format
     let key: String?
     let program: String
     let allowedSigners: String?
+    /// The ssh signature namespace, so a verdict signature is never valid as a commit's.
+    let namespace: String
 
-    public init(repository: Repository) throws {
+    public init(repository: Repository, role: RigKeys.Role = .supervisor) throws {
         self.repository = repository
+        namespace = role.namespace
+        let rigKey = RigKeys.key(role, in: repository)
+        let configuredKey = try role == .supervisor ? repository.config("gt.witness.signingKey") : nil
+        if configuredKey != nil || LocalFile.isFile(rigKey) {
+            format = .ssh
+            key = configuredKey.map(Self.expandHome) ?? rigKey
+            program = try repository.config("gpg.ssh.program") ?? "ssh-keygen"
+            allowedSigners =
+                try repository.config("gt.witness.allowedSigners").map(Self.expandHome)
+                ?? RigKeys.allowedSigners(repository)
+            return
+        }
         let formatName = try repository.config("gpg.format") ?? "openpgp"
         guard let format = Format(rawValue: formatName) else {
             throw GasworksError(.usage, "gpg.format '\(formatName)' is not supported for verdicts (use openpgp or ssh)")
@@ -32,6 +106,15 @@ public struct VerdictSigner {
             try (format == .ssh ? repository.config("gpg.ssh.program") : repository.config("gpg.program"))
             ?? (format == .ssh ? "ssh-keygen" : "gpg")
         allowedSigners = try repository.config("gpg.ssh.allowedSignersFile").map(Self.expandHome)
+    }
+
+    /// Whether this process can sign as `role`: the rig's key is there (not in a sandbox)
+    /// or a key is configured.
+    public static func canSign(_ repository: Repository, role: RigKeys.Role = .supervisor) -> Bool {
+        if LocalFile.isFile(RigKeys.key(role, in: repository)) { return true }
+        guard role == .supervisor else { return false }
+        return ((try? repository.config("gt.witness.signingKey")) ?? nil) != nil
+            || ((try? repository.config("user.signingKey")) ?? nil) != nil
     }
 
     static func expandHome(_ path: String) -> String {
@@ -48,7 +131,7 @@ public struct VerdictSigner {
         switch format {
         case .ssh:
             guard let key else { throw GasworksError(.usage, "cannot sign verdicts: user.signingKey is not set") }
-            outcome = try ChildProcess.run([program, "-Y", "sign", "-n", Self.namespace, "-f", key, file])
+            outcome = try ChildProcess.run([program, "-Y", "sign", "-n", namespace, "-f", key, file])
             guard outcome.status == 0,
                 let signature = (try? LocalFile.read(file + ".sig")).map({ String(decoding: $0, as: UTF8.self) })
             else {
@@ -87,7 +170,7 @@ public struct VerdictSigner {
             // `-Y verify` reads the payload on stdin: a shell feeds it from the file.
             let checked = try ChildProcess.run([
                 "/bin/sh", "-c", "exec \"$0\" -Y verify -f \"$1\" -I \"$2\" -n \"$3\" -s \"$4\" < \"$5\"", program,
-                allowedSigners, principal, Self.namespace, signatureFile, file,
+                allowedSigners, principal, namespace, signatureFile, file,
             ])
             return checked.status == 0 ? principal : nil
         case .openpgp:

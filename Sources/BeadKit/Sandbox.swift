@@ -1,0 +1,124 @@
+import GitKit
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The bubblewrap sandbox agents and check commands run in: the whole file system
+/// read-only, a private `/tmp` and `/run`, no capabilities, a pid namespace of their own;
+/// writable only what the caller names (an agent: its worktree, its worktree's admin
+/// directory, the object store, its own branch's ref directory and a private home). The
+/// rig's private directory (keys, broker sockets) is replaced by an empty one.
+///
+/// `gt.sandbox` (`on`, the default, or `off`) and `gt.sandbox.network` (default true) are
+/// the overseer's settings; `gt.sandbox.bind` (multi-valued) names more paths an agent may
+/// write (an agent CLI's own state, such as `~/.claude`).
+public struct Sandbox {
+    /// Where an agent finds its broker's socket inside the sandbox.
+    public static let brokerSocket = "/run/gasworks-broker.sock"
+
+    public var writable: [String] = []
+    public var network = true
+    public var home: String?
+    /// A socket outside bound to `brokerSocket` inside.
+    public var socket: String?
+    public var directory: String?
+    public var environment: [String: String] = [:]
+    let repository: Repository
+
+    public init(repository: Repository) throws {
+        self.repository = repository
+        network = try repository.configBool("gt.sandbox.network") ?? true
+    }
+
+    /// Whether the overseer turned the sandbox off (`gt.sandbox=off`).
+    public static func isOff(_ repository: Repository) throws -> Bool {
+        let value = (try repository.config("gt.sandbox") ?? "on").lowercased()
+        switch value {
+        case "on", "true", "yes", "1", "": return false
+        case "off", "false", "no", "0": return true
+        default: throw GasworksError(.usage, "gt.sandbox must be 'on' or 'off', not '\(value)'")
+        }
+    }
+
+    nonisolated(unsafe) static var probed: String??
+
+    /// Nil when bubblewrap runs here; else why not, with the fix, in one line.
+    public static func unavailable() -> String? {
+        if let probed { return probed }
+        var reason: String?
+        if let outcome = try? ChildProcess.run(
+            ["bwrap", "--ro-bind", "/", "/", "--unshare-pid", "--cap-drop", "ALL", "true"], timeout: 20)
+        {
+            if outcome.status == 127 || outcome.text.contains("No such file") {
+                reason = "bubblewrap (bwrap) is not installed: apt-get install bubblewrap (or gt.sandbox=off)"
+            } else if outcome.status != 0 {
+                reason =
+                    "bubblewrap cannot make a sandbox here (\(outcome.text.firstLine)): enable user namespaces "
+                    + "(sysctl kernel.unprivileged_userns_clone=1) or set gt.sandbox=off"
+            }
+        } else {
+            reason = "bubblewrap (bwrap) is not installed: apt-get install bubblewrap (or gt.sandbox=off)"
+        }
+        probed = .some(reason)
+        return reason
+    }
+
+    /// The `bwrap` command line that runs `argv` in this sandbox.
+    public func command(_ argv: [String]) -> [String] {
+        var arguments = [
+            "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/run",
+            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--cap-drop", "ALL", "--die-with-parent",
+        ]
+        if !network { arguments.append("--unshare-net") }
+        // What lives under /tmp (test rigs, a TMPDIR) is shown again, read-only.
+        var shown: [String] = []
+        for path in [repository.commonDir, repository.workdir ?? ""] + writable + [home ?? ""]
+        where path.hasPrefix("/tmp/") {
+            let top = "/tmp/" + (path.dropFirst(5).split(separator: "/").first.map(String.init) ?? "")
+            if top != "/tmp/", !shown.contains(top) { shown.append(top) }
+        }
+        for path in shown { arguments += ["--ro-bind", path, path] }
+        let hidden = RigKeys.privateDirectory(repository)
+        if LocalFile.isDirectory(hidden) { arguments += ["--tmpfs", hidden] }
+        for path in writable where LocalFile.isDirectory(path) || LocalFile.isFile(path) {
+            arguments += ["--bind", path, path]
+        }
+        if let home {
+            arguments += ["--bind", home, home, "--setenv", "HOME", home]
+        } else {
+            arguments += ["--setenv", "HOME", "/tmp"]
+        }
+        if let socket { arguments += ["--bind", socket, Self.brokerSocket, "--setenv", "GT_BROKER", Self.brokerSocket] }
+        // Automatic gc would rewrite packed-refs, which is not the agent's to write.
+        arguments += ["--setenv", "GIT_CONFIG_COUNT", "1", "--setenv", "GIT_CONFIG_KEY_0", "gc.auto"]
+        arguments += ["--setenv", "GIT_CONFIG_VALUE_0", "0"]
+        for (name, value) in environment.sorted(by: { $0.key < $1.key }) { arguments += ["--setenv", name, value] }
+        if let directory { arguments += ["--chdir", directory] }
+        return arguments + ["--"] + argv
+    }
+
+    /// The admin directory git keeps for the worktree at `path` (`<common>/worktrees/<id>`).
+    public static func adminDirectory(ofWorktree path: String) -> String? {
+        guard let bytes = try? LocalFile.read(path + "/.git") else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self).firstLine
+        guard text.hasPrefix("gitdir: ") else { return nil }
+        return String(text.dropFirst(8))
+    }
+
+    /// Runs a check command (`/bin/sh -c`) in `checkout`, sandboxed unless `gt.sandbox=off`
+    /// or bubblewrap cannot run here: the code under test is the agent's, and must not
+    /// reach the rig's state from there either.
+    public static func runCheck(
+        _ command: String, in checkout: String, repository: Repository, environment: [String], timeout: Double
+    ) throws -> ChildOutcome {
+        let argv = ["/bin/sh", "-c", command]
+        guard try !isOff(repository), unavailable() == nil else {
+            return try ChildProcess.run(argv, in: checkout, environment: environment, timeout: timeout)
+        }
+        var sandbox = try Sandbox(repository: repository)
+        sandbox.writable = [checkout] + (adminDirectory(ofWorktree: checkout).map { [$0] } ?? [])
+        sandbox.directory = checkout
+        return try ChildProcess.run(sandbox.command(argv), environment: environment, timeout: timeout)
+    }
+}
