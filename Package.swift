@@ -49,7 +49,7 @@ let package = Package(
             name: "GasworksCLI",
             dependencies: [
                 "BeadKit", "GitKit", "MailKit", "MoleculeKit", "WitnessKit", "RigKit", "HookKit", "PolecatKit",
-                "RefineryKit", "DeaconKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "RefineryKit", "DeaconKit", "CSpawn", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // The multi-call binary (git-bead, git-mail, …) without TOML or Foundation.

@@ -73,17 +73,19 @@ public struct Sandbox {
         if !network { arguments.append("--unshare-net") }
         // What lives under /tmp (test rigs, a TMPDIR) is shown again, read-only.
         var shown: [String] = []
-        for path in [repository.commonDir, repository.workdir ?? ""] + writable + [home ?? ""]
+        let searched = (ProcessEnvironment["PATH"] ?? "").split(separator: ":").map(String.init)
+        for path in [repository.commonDir, repository.workdir ?? ""] + writable + [home ?? ""] + searched
         where path.hasPrefix("/tmp/") {
             let top = "/tmp/" + (path.dropFirst(5).split(separator: "/").first.map(String.init) ?? "")
             if top != "/tmp/", !shown.contains(top) { shown.append(top) }
         }
         for path in shown { arguments += ["--ro-bind", path, path] }
-        let hidden = RigKeys.privateDirectory(repository)
-        if LocalFile.isDirectory(hidden) { arguments += ["--tmpfs", hidden] }
         for path in writable where LocalFile.isDirectory(path) || LocalFile.isFile(path) {
             arguments += ["--bind", path, path]
         }
+        // Last, so no writable path above can show it again.
+        let hidden = RigKeys.privateDirectory(repository)
+        if LocalFile.isDirectory(hidden) { arguments += ["--tmpfs", hidden] }
         if let home {
             arguments += ["--bind", home, home, "--setenv", "HOME", home]
         } else {

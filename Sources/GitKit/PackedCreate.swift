@@ -14,7 +14,7 @@ extension Repository {
     /// `.exists` (nothing written) when a name already exists, `.locked` when a lock is held.
     public func createReferencesPacked(_ references: [Reference]) throws {
         guard !references.isEmpty else { return }
-        for reference in references { try ReferenceGuard.check?(reference.name) }
+        for reference in references { try ReferenceGuard.check?(reference.name, false) }
         let common = commonDir
         for reference in references {
             var valid: Int32 = 0

@@ -93,7 +93,7 @@ extension Repository {
     /// (nil: only if it does not exist yet). Throws `.modified`, `.exists`, `.notFound`
     /// or `.locked` when another writer got there first; nothing is written then.
     public func setReference(_ name: String, to target: OID, expecting expected: OID?, message: String) throws {
-        try ReferenceGuard.check?(name)
+        try ReferenceGuard.check?(name, false)
         var new = target.raw
         var ref: OpaquePointer?
         if let expected {
@@ -118,7 +118,7 @@ extension Repository {
 
     /// Deletes `name` only if it still points at `expected`.
     public func deleteReference(_ name: String, expecting expected: OID) throws {
-        try ReferenceGuard.check?(name)
+        try ReferenceGuard.check?(name, true)
         var ref: OpaquePointer?
         try check(git_reference_lookup(&ref, pointer, name), "git_reference_lookup(\(name))")
         defer { git_reference_free(ref) }

@@ -22,7 +22,7 @@ extension Repository {
     /// lock held elsewhere throws `.locked`; in both cases no reference changes.
     public func updateReferences(_ updates: [ReferenceUpdate], message: String) throws {
         guard !updates.isEmpty else { return }
-        for update in updates { try ReferenceGuard.check?(update.name) }
+        for update in updates { try ReferenceGuard.check?(update.name, update.target == nil) }
         var tx: OpaquePointer?
         try check(git_transaction_new(&tx, pointer), "git_transaction_new")
         defer { git_transaction_free(tx) }

@@ -34,6 +34,9 @@ public struct MessageDraft: Sendable {
 public final class Mailbox {
     public static let refPrefix = "refs/gt/mail/"
     public static let stateRef = "refs/notes/gt/mail"
+    /// Set by the broker for a worker's command: read, ack and archive marks may be
+    /// recorded only in mailboxes it allows (the worker's own).
+    nonisolated(unsafe) public static var stateGuard: ((Address) throws -> Void)?
     static let fileName = "message.json"
 
     public let repository: Repository
@@ -230,6 +233,7 @@ public final class Mailbox {
     public func record(
         _ events: (Delivery) -> [DeliveryState.Event], on deliveries: [Delivery], by actor: String
     ) throws {
+        for delivery in deliveries { try Self.stateGuard?(delivery.mailbox) }
         let states = try StateReader(repository: repository)
         var edits: [NoteEdit] = []
         var recorded: [String] = []

@@ -95,7 +95,9 @@ public enum Substitution {
 
     /// Replaces every `{{name}}` with its value; a name with no value is reported through
     /// `unknown` and left in place. `{{step.output.key}}` forms are left for conditions.
-    public static func apply(_ text: String, values: [String: String], unknown: (String) -> Void) -> String {
+    public static func apply(
+        _ text: String, values: [String: String], shell: Bool = false, unknown: (String) -> Void
+    ) -> String {
         guard text.contains("{{") else { return text }
         var out = ""
         var rest = Substring(text)
@@ -109,7 +111,8 @@ public enum Substitution {
             let name = String(after[..<close.lowerBound]).trimmingWhitespace()
             if isIdentifier(name) {
                 if let value = values[name] {
-                    out += value
+                    // In a shell command a value is data, never code: quoted for where it stands.
+                    out += shell ? ShellQuoting.quote(value, in: ShellQuoting.state(after: out)) : value
                 } else {
                     unknown(name)
                     out += rest[open.lowerBound..<close.upperBound]
@@ -129,4 +132,59 @@ extension StringProtocol {
     }
 
     func trimmingPrefixWhitespace() -> Substring { Substring(self).drop(while: \.isWhitespace) }
+}
+
+/// Quoting a formula variable's value for the place in a check command it is put: outside
+/// quotes it becomes one single-quoted word; inside single quotes its own quotes are closed
+/// and escaped; inside double quotes `\\`, `"`, `$` and backquotes are escaped. No value can
+/// end a quote early, start a command substitution or a new command.
+public enum ShellQuoting {
+    public enum State: Sendable { case plain, single, double }
+
+    /// The quoting state at the end of `text` (backslash escapes, single and double quotes).
+    public static func state(after text: String) -> State {
+        var state = State.plain
+        var escaped = false
+        for character in text.unicodeScalars {
+            if escaped {
+                escaped = false
+                continue
+            }
+            switch (state, character) {
+            case (.plain, "\\"), (.double, "\\"): escaped = true
+            case (.plain, "'"): state = .single
+            case (.single, "'"): state = .plain
+            case (.plain, "\""): state = .double
+            case (.double, "\""): state = .plain
+            default: break
+            }
+        }
+        return state
+    }
+
+    public static func quote(_ value: String, in state: State) -> String {
+        switch state {
+        case .plain:
+            return "'" + value.replacingAll("'", with: "'\\''") + "'"
+        case .single:
+            return value.replacingAll("'", with: "'\\''")
+        case .double:
+            var out = ""
+            for character in value {
+                if "\\\"$`".contains(character) { out.append("\\") }
+                out.append(character)
+            }
+            return out
+        }
+    }
+}
+
+extension String {
+    fileprivate func replacingAll(_ target: Character, with replacement: String) -> String {
+        var out = ""
+        for character in self {
+            if character == target { out += replacement } else { out.append(character) }
+        }
+        return out
+    }
 }

@@ -537,7 +537,12 @@ public struct Cook {
             step.acceptance = step.acceptance.map(fill)
             step.labels = step.labels.map(fill)
             step.assignee = step.assignee.map(fill)
-            step.checks = step.checks.map { Check(run: fill($0.run), timeout: $0.timeout) }
+            step.checks = step.checks.map { check in
+                Check(
+                    run: Substitution.apply(check.run, values: values, shell: true) { name in
+                        if unknown == nil { unknown = name }
+                    }, timeout: check.timeout)
+            }
             if var gate = step.gate {
                 gate.to = gate.to.map(fill)
                 gate.description = gate.description.map(fill)

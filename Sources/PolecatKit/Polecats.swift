@@ -382,22 +382,87 @@ public final class Polecats {
         // The agent acts as the polecat: no inherited actor or mailbox of whoever started it.
         // Nothing of whoever started it: every GT_ variable is set afresh.
         let log = directory(key) + "/agent-\(generation).log"
+        // Confined unless the overseer turned the sandbox off: the agent runs in bubblewrap
+        // under its broker, which carries out its state changes.
+        let argv = try Sandbox.isOff(repository) ? ["/bin/sh", "-c", command] : try confined(record, command, environment)
+        record.fields["sandbox"] = argv.first == "/bin/sh" ? nil : .string("bwrap")
         let pid: pid_t
         if record.string("session") == "tmux" {
             let session = tmuxSession(record)
             record.fields["tmux_session"] = .string(session)
             pid = try Tmux.start(
-                session, command: command, in: worktree,
-                variables: environment, log: log,
+                session, command: argv.first == "/bin/sh" ? command : argv.map(Self.shellQuoted).joined(separator: " "),
+                in: worktree, variables: environment, log: log,
                 environment: ChildProcess.environment(removingPrefixes: ["GT_"]))
         } else {
             pid = try ChildProcess.spawnDetached(
-                ["/bin/sh", "-c", command], in: worktree,
+                argv, in: worktree,
                 environment: ChildProcess.environment(removingPrefixes: ["GT_"], adding: environment), log: log)
         }
         record.pid = pid
         record.pidStart = ChildProcess.startTime(of: pid)
         record.state = .running
+    }
+
+    /// The command line that runs `command` for `record` in a sandbox under its broker
+    /// (`gasworks __broker`): writable are its worktree and the worktree's admin directory,
+    /// the object store, its branch's ref directory, a private home and the paths
+    /// `gt.sandbox.bind` names (and its preset's CLI state, such as `~/.claude`).
+    func confined(_ record: PolecatRecord, _ command: String, _ environment: [String: String]) throws -> [String] {
+        if let reason = Sandbox.unavailable() { throw GasworksError(.refused, "cannot sandbox the agent: \(reason)") }
+        guard let worktree = record.worktree, let generation = record.generation else {
+            throw GasworksError(.badData, "record of \(record.address) has no worktree or generation")
+        }
+        let common = repository.commonDir
+        let home = directory(Self.key(record)) + "/home"
+        let branchDirectory = record.kind == .crew ? "crew" : "polecat/\(record.name)"
+        for path in [home, common + "refs/heads/" + branchDirectory, common + "logs/refs/heads/" + branchDirectory] {
+            LocalFile.makeDirectories(path)
+        }
+        var sandbox = try Sandbox(repository: repository)
+        sandbox.writable = [worktree] + (Sandbox.adminDirectory(ofWorktree: worktree).map { [$0] } ?? [])
+        sandbox.writable += [
+            common + "objects", common + "refs/heads/" + branchDirectory, common + "logs/refs/heads/" + branchDirectory,
+        ]
+        sandbox.writable += try repository.configValues("gt.sandbox.bind").map(Self.expandHome)
+        sandbox.writable += Self.presetState(command).map(Self.expandHome)
+        sandbox.home = home
+        sandbox.directory = worktree
+        sandbox.environment = environment
+        // The socket's directory lies outside anything the sandbox shows (its /tmp is private).
+        let sockets = "/tmp/gasworks-brokers-\(getuid())"
+        LocalFile.makeDirectories(sockets)
+        chmod(sockets, 0o700)
+        let socket = sockets + "/\(record.name)-\(generation.prefix(12)).sock"
+        sandbox.socket = socket
+        let executable = LocalFile.currentExecutable() ?? "gasworks"
+        let broker = [
+            executable, "__broker", "--rig", common, "--worker", record.address, "--generation", generation,
+            "--socket", socket, "--worktree", worktree, "--",
+        ]
+        // The broker must be listening before bwrap binds its socket in: it starts the agent itself.
+        return broker + sandbox.command(["/bin/sh", "-c", command])
+    }
+
+    /// What agent CLIs keep in the home directory and must be able to write.
+    static func presetState(_ command: String) -> [String] {
+        let word = command.split(separator: " ").first.map { String($0.split(separator: "/").last ?? "") } ?? ""
+        switch word {
+        case "claude": return ["~/.claude", "~/.claude.json"]
+        case "codex": return ["~/.codex"]
+        case "gemini": return ["~/.gemini"]
+        case "aider": return ["~/.aider", "~/.aider.chat.history.md"]
+        default: return []
+        }
+    }
+
+    static func expandHome(_ path: String) -> String {
+        guard path.hasPrefix("~/"), let home = ProcessEnvironment["HOME"] else { return path }
+        return home + path.dropFirst()
+    }
+
+    static func shellQuoted(_ text: String) -> String {
+        "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
     }
 
     /// A fresh agent in the same worktree with a new generation: the old process (if it still

@@ -118,7 +118,11 @@ extension Witness {
             if hasChecks, signer != nil {
                 return (false, "skipped without its checks; strict mode wants a signed verdict", nil)
             }
-            if let refusal = try approvalRefusal(info?["skipped"], step: step.id, signer: signer) {
+            // The molecule's own settling (a false condition, a join that needed one) is
+            // deterministic and recorded as by "molecule"; any other skip is the overseer's.
+            if info?["skipped"]?["by"]?.stringValue != "molecule",
+                let refusal = try approvalRefusal(info?["skipped"], step: step.id, signer: signer)
+            {
                 return (false, refusal, nil)
             }
             return (true, "skipped: \(bead.string("close_reason") ?? "recorded")", nil)

@@ -138,6 +138,11 @@ public final class TemporaryRig: @unchecked Sendable {
         if tools.contains("polecat"), !tools.contains("refinery") {
             _ = try repository.gitOutput("config", "gt.refinery.auto", "false")
         }
+        // Scripted agents run sandboxed and leave marks for the tests beside the rig: the
+        // test's directory is theirs to write (TrustTests take this away again).
+        if tools.contains("polecat") {
+            _ = try repository.gitOutput("config", "gt.sandbox.bind", root)
+        }
     }
 
     /// Runs `git <arguments>` in the rig with extra environment.

@@ -16,4 +16,16 @@ int gw_spawn_chdir(void *actions, const char *directory);
 /// spawned by another thread in between never inherits them. Returns 0 or -1 (errno set).
 int gw_pipe_cloexec(int ends[2]);
 
+/// Sends `length` bytes of `data` on the Unix socket `socket` with the descriptors `fds`
+/// (SCM_RIGHTS): a broker's client hands over its stdin, stdout and stderr so the command
+/// the broker runs writes straight to them. Returns 0 or -1 (errno set).
+int gw_send_with_fds(int socket, const void *data, unsigned long length, const int *fds, int count);
+
+/// Receives up to `capacity` bytes and up to `maximum` descriptors from `socket`; the
+/// descriptors land in `fds`, their number in `*received`. Returns the bytes read or -1.
+long gw_receive_with_fds(int socket, void *data, unsigned long capacity, int *fds, int maximum, int *received);
+
+/// The peer's process id of a connected Unix socket (SO_PEERCRED), or -1.
+int gw_peer_pid(int socket);
+
 #endif
