@@ -27,7 +27,8 @@ public final class BeadStore {
 
     /// Set by the broker for a worker's command: every bead state this process writes (its
     /// state before, if any, and after; whether the molecule code closes steps) must pass.
-    nonisolated(unsafe) public static var writeGuard: ((_ old: Bead?, _ new: Bead, _ stepAuthority: Bool) throws -> Void)?
+    nonisolated(unsafe) public static var writeGuard:
+        ((_ old: Bead?, _ new: Bead, _ stepAuthority: Bool) throws -> Void)?
 
     /// The field that marks a bead as a step of a molecule.
     public static let stepField = "step"

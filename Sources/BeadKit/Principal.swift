@@ -58,7 +58,8 @@ public enum Principal {
         }
         if let worker, given != worker {
             throw GasworksError(
-                .refused, "\(source) '\(given)' refused: \(worker) acts only as itself (the overseer acts from outside)")
+                .refused, "\(source) '\(given)' refused: \(worker) acts only as itself (the overseer acts from outside)"
+            )
         }
         return given
     }

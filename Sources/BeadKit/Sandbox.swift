@@ -41,6 +41,23 @@ public struct Sandbox {
         }
     }
 
+    /// Why the rig's agents run unconfined, or nil when they are sandboxed. Without
+    /// `probe`, only whether `bwrap` is on PATH (no process started: cheap enough for
+    /// every status screen); with it, whether bubblewrap really makes a sandbox here.
+    public static func unconfined(_ repository: Repository, probe: Bool) -> String? {
+        if (try? isOff(repository)) ?? false {
+            return "the rig's agents are unconfined (gt.sandbox=off): they can write any ref and read the keys"
+        }
+        if probe {
+            return unavailable().map { "the rig's agents cannot be sandboxed: \($0)" }
+        }
+        let searched = (ProcessEnvironment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        if !searched.contains(where: { access(String($0) + "/bwrap", X_OK) == 0 }) {
+            return "the rig's agents cannot be sandboxed: bubblewrap (bwrap) is not installed"
+        }
+        return nil
+    }
+
     nonisolated(unsafe) static var probed: String??
 
     /// Nil when bubblewrap runs here; else why not, with the fix, in one line.
@@ -91,7 +108,9 @@ public struct Sandbox {
         } else {
             arguments += ["--setenv", "HOME", "/tmp"]
         }
-        if let socket { arguments += ["--bind", socket, Self.brokerSocket, "--setenv", "GT_BROKER", Self.brokerSocket] }
+        if let socket {
+            arguments += ["--bind", socket, Self.brokerSocket, "--setenv", "GT_BROKER", Self.brokerSocket]
+        }
         // Automatic gc would rewrite packed-refs, which is not the agent's to write.
         arguments += ["--setenv", "GIT_CONFIG_COUNT", "1", "--setenv", "GIT_CONFIG_KEY_0", "gc.auto"]
         arguments += ["--setenv", "GIT_CONFIG_VALUE_0", "0"]
@@ -120,6 +139,7 @@ public struct Sandbox {
         }
         var sandbox = try Sandbox(repository: repository)
         sandbox.writable = [checkout] + (adminDirectory(ofWorktree: checkout).map { [$0] } ?? [])
+        sandbox.writable += try repository.configValues("gt.sandbox.bind")
         sandbox.directory = checkout
         return try ChildProcess.run(sandbox.command(argv), environment: environment, timeout: timeout)
     }

@@ -24,7 +24,9 @@ public enum RigKeys {
     public static func key(_ role: Role, in repository: Repository) -> String {
         privateDirectory(repository) + "/" + role.rawValue
     }
-    public static func allowedSigners(_ repository: Repository) -> String { repository.commonDir + "gt/allowed-signers" }
+    public static func allowedSigners(_ repository: Repository) -> String {
+        repository.commonDir + "gt/allowed-signers"
+    }
 
     /// Makes the keys (ed25519, `ssh-keygen`) and the allowed signers file where missing;
     /// returns what it made.
@@ -82,20 +84,44 @@ public struct VerdictSigner {
     /// The ssh signature namespace, so a verdict signature is never valid as a commit's.
     let namespace: String
 
+    /// Other setups whose signatures are trusted too (the rig's keys and git's own signing
+    /// setup, whichever this one is not): a verdict signed under either counts.
+    var others: [VerdictSigner] = []
+
     public init(repository: Repository, role: RigKeys.Role = .supervisor) throws {
+        let configuredKey = try role == .supervisor ? repository.config("gt.witness.signingKey") : nil
+        // Git's own signing setup, when the overseer asked for it (`gt.witness.sign=true`
+        // with `user.signingKey`), comes before the rig's key.
+        let gitSigning =
+            try role == .supervisor && configuredKey == nil && repository.configBool("gt.witness.sign") == true
+            && repository.config("user.signingKey") != nil
+        let rigKey = configuredKey != nil || LocalFile.isFile(RigKeys.key(role, in: repository))
+        let hasGitSetup =
+            try role == .supervisor
+            && (repository.config("user.signingKey") != nil || repository.config("gpg.ssh.allowedSignersFile") != nil)
+        if !gitSigning, rigKey {
+            try self.init(rigKeysOf: repository, role: role, key: configuredKey)
+            if hasGitSetup { others = [try VerdictSigner(gitSetupOf: repository)] }
+        } else {
+            try self.init(gitSetupOf: repository)
+            if rigKey { others = [try VerdictSigner(rigKeysOf: repository, role: role, key: configuredKey)] }
+        }
+    }
+
+    init(rigKeysOf repository: Repository, role: RigKeys.Role, key configuredKey: String?) throws {
         self.repository = repository
         namespace = role.namespace
-        let rigKey = RigKeys.key(role, in: repository)
-        let configuredKey = try role == .supervisor ? repository.config("gt.witness.signingKey") : nil
-        if configuredKey != nil || LocalFile.isFile(rigKey) {
-            format = .ssh
-            key = configuredKey.map(Self.expandHome) ?? rigKey
-            program = try repository.config("gpg.ssh.program") ?? "ssh-keygen"
-            allowedSigners =
-                try repository.config("gt.witness.allowedSigners").map(Self.expandHome)
-                ?? RigKeys.allowedSigners(repository)
-            return
-        }
+        format = .ssh
+        key = configuredKey.map(Self.expandHome) ?? RigKeys.key(role, in: repository)
+        program = try repository.config("gpg.ssh.program") ?? "ssh-keygen"
+        allowedSigners =
+            try repository.config("gt.witness.allowedSigners").map(Self.expandHome)
+            ?? RigKeys.allowedSigners(repository)
+    }
+
+    init(gitSetupOf repository: Repository) throws {
+        self.repository = repository
+        namespace = RigKeys.Role.supervisor.namespace
         let formatName = try repository.config("gpg.format") ?? "openpgp"
         guard let format = Format(rawValue: formatName) else {
             throw GasworksError(.usage, "gpg.format '\(formatName)' is not supported for verdicts (use openpgp or ssh)")
@@ -154,6 +180,14 @@ public struct VerdictSigner {
     /// Who signed `payload` with `signature`, when the signature is good and the signer is
     /// trusted (ssh: listed in the allowed signers file); nil otherwise.
     public func signer(of payload: String, signature: String) throws -> String? {
+        if let who = try ownSigner(of: payload, signature: signature) { return who }
+        for other in others {
+            if let who = try other.ownSigner(of: payload, signature: signature) { return who }
+        }
+        return nil
+    }
+
+    func ownSigner(of payload: String, signature: String) throws -> String? {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let file = try scratch.write("verdict", payload)

@@ -142,6 +142,11 @@ public final class Deacon {
         } catch {
             problems.append(.init(kind: "error", worker: "orphans", detail: Self.describe(error)))
         }
+        do {
+            try audit(index: index, target: target, targetTip: targetTip)
+        } catch {
+            problems.append(.init(kind: "error", worker: "audit", detail: Self.describe(error)))
+        }
         // Queued polecats whose slot freed with no one there to start them (a release by this
         // patrol, a launch that lost its race, a launcher that died) start on the patrol.
         do {

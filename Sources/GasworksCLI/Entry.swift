@@ -63,14 +63,17 @@ public enum GasworksCommandLine {
         let subcommand = words.first { !$0.hasPrefix("-") } ?? ""
         if words.contains(where: { $0 == "--help" || $0 == "-h" }) { return true }
         switch tool {
-        case "bead": return ["show", "list", "search", "stats", "blocked", "export", "history"].contains(subcommand)
-            || (subcommand == "ready" && !words.contains("--claim"))
-        case "molecule": return ["show", "progress", "status", "list"].contains(subcommand)
-            || (subcommand == "next" && !words.contains("--claim"))
+        case "bead":
+            return ["show", "list", "search", "stats", "blocked", "export", "history"].contains(subcommand)
+                || (subcommand == "ready" && !words.contains("--claim"))
+        case "molecule":
+            return ["show", "progress", "status", "list"].contains(subcommand)
+                || (subcommand == "next" && !words.contains("--claim"))
         case "mail": return ["thread", "search", "count"].contains(subcommand)
         case "polecat": return ["prime", "status", "list"].contains(subcommand)
-        case "rig": return ["status", "feed"].contains(subcommand)
-            || (subcommand == "hook" && words.contains("commit-msg"))
+        case "rig":
+            return ["status", "feed"].contains(subcommand)
+                || (subcommand == "hook" && words.contains("commit-msg"))
         case "witness": return subcommand == "verify"
         case "refinery": return ["queue", "status"].contains(subcommand)
         default: return false

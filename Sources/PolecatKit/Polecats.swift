@@ -384,7 +384,8 @@ public final class Polecats {
         let log = directory(key) + "/agent-\(generation).log"
         // Confined unless the overseer turned the sandbox off: the agent runs in bubblewrap
         // under its broker, which carries out its state changes.
-        let argv = try Sandbox.isOff(repository) ? ["/bin/sh", "-c", command] : try confined(record, command, environment)
+        let argv =
+            try Sandbox.isOff(repository) ? ["/bin/sh", "-c", command] : try confined(record, command, environment)
         record.fields["sandbox"] = argv.first == "/bin/sh" ? nil : .string("bwrap")
         let pid: pid_t
         if record.string("session") == "tmux" {

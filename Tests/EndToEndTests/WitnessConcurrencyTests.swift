@@ -59,6 +59,8 @@ import Testing
                 check = "if [ -f \\"$MARK\\" ]; then true; else touch \\"$MARK\\"; sleep 21; fi"
                 """)
         let mark = w.rig.root + "/ran-once"
+        // Checks run sandboxed: the mark beside the rig is made writable for them.
+        _ = try w.rig.checked(["config", "gt.sandbox.bind", w.rig.root])
         try w.finishStep(1, file: "a.txt", contents: "a\n")
         // The witness itself, not git's wrapper process, so the kill reaches it.
         let witness = try Child.start(

@@ -23,9 +23,10 @@ enum BrokerClient {
                     getcwd($0, raw.count) == nil ? nil : String(cString: $0)
                 }
             } ?? "/"
-        let request = JSONValue.object([
-            "argv": .array(arguments.map { .string($0) }), "cwd": .string(directory),
-        ]).compactText() + "\n"
+        let request =
+            JSONValue.object([
+                "argv": .array(arguments.map { .string($0) }), "cwd": .string(directory),
+            ]).compactText() + "\n"
         let bytes = Array(request.utf8)
         let descriptors: [Int32] = [0, 1, 2]
         let sent = bytes.withUnsafeBytes { data in

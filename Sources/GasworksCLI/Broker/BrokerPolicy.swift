@@ -12,7 +12,7 @@ enum BrokerPolicy {
     static let overseerOnly: [String: Set<String>] = [
         "bead": ["import", "delete", "dep", "reopen", "close", "compact", "init"],
         "molecule": ["approve", "skip", "retry", "burn", "pour", "squash", "wisp", "formula"],
-        "witness": ["approve", "retry", "check", "watch"],
+        "witness": ["approve", "retry", "watch"],
         "refinery": ["enqueue", "reject", "retry", "run", "start", "watch"],
         "rig": [
             "init", "sync", "worker", "convoy", "doctor", "report", "serve", "town", "install-hooks", "hooks",
@@ -37,6 +37,14 @@ enum BrokerPolicy {
         return nil
     }
 
+    /// `git witness check`: an agent may ask the witness to judge now (as a commit's hook
+    /// does); the witness's own code decides, as the witness, outside the worker's guards.
+    static func runsAsSupervisor(_ arguments: [String]) -> Bool {
+        let (tool, words) = GasworksCommandLine.toolAndWords(arguments)
+        return tool == "witness" && words.first { !$0.hasPrefix("-") } == "check"
+            && !words.contains { $0 == "--actor" || $0.hasPrefix("--actor=") }
+    }
+
     /// Puts the guards in place for one brokered command of `scope`'s worker.
     static func install(_ scope: Principal.WorkerScope) {
         Principal.brokered = scope
@@ -44,7 +52,8 @@ enum BrokerPolicy {
         BeadStore.writeGuard = { old, new, authority in try checkBead(old: old, new: new, authority: authority, scope) }
         Mailbox.stateGuard = { box in
             guard box.value == scope.address else {
-                throw GasworksError(.refused, "\(scope.address) may mark mail only in its own mailbox, not \(box.value)'s")
+                throw GasworksError(
+                    .refused, "\(scope.address) may mark mail only in its own mailbox, not \(box.value)'s")
             }
         }
     }
@@ -116,7 +125,8 @@ enum BrokerPolicy {
             if new.status == .closed {
                 // Only the molecule's own settling closes steps in a worker's command (joins,
                 // timer and mail gates, false conditions); its request it may withdraw.
-                let settles = authority && old.fields[BeadStore.stepField] != nil && before["checks"] == nil
+                let settles =
+                    authority && old.fields[BeadStore.stepField] != nil && before["checks"] == nil
                     && before["gate"]?["type"]?.stringValue != "human"
                 let molecule = authority && id == scope.molecule
                 guard settles || molecule || ownRequest else { throw refuse("close \(id)") }

@@ -147,7 +147,8 @@ enum BrokerServer {
         guard LocalFile.isDirectory(settings.worktree) else {
             answer(
                 GasworksError.Kind.refused.rawValue,
-                "\(worker)'s worktree \(settings.worktree) is gone: its work is finished (merged or removed); stop here")
+                "\(worker)'s worktree \(settings.worktree) is gone: its work is finished (merged or removed); stop here"
+            )
         }
         // Commands run in the worker's own worktree: a directory elsewhere means the worktree.
         var directory = json["cwd"]?.stringValue ?? settings.worktree
@@ -168,6 +169,15 @@ enum BrokerServer {
             for (target, source) in descriptors.enumerated() {
                 dup2(source, Int32(target))
                 if source > 2 { close(source) }
+            }
+            if BrokerPolicy.runsAsSupervisor(argv) {
+                chdir(settings.rig)
+                for name in [
+                    "GT_POLECAT", "GT_CREW", "GT_GENERATION", "GT_BEAD", "GT_MOLECULE", "GT_ACTOR", "GT_BROKER",
+                ] {
+                    unsetenv(name)
+                }
+                GasworksCommandLine.run(argv)
             }
             chdir(directory)
             setEnvironment(scope)

@@ -41,6 +41,17 @@ struct RigDoctor: ParsableCommand {
                 }
                 findings.append(Finding(check: check, problem: problem, fixed: fixed))
             }
+            // Confinement: the overseer decides; the doctor only says.
+            if let unconfined = Sandbox.unconfined(repository, probe: true) {
+                note("sandbox", unconfined, repair: nil)
+            }
+            if !LocalFile.isFile(RigKeys.key(.supervisor, in: repository)),
+                try repository.config("gt.witness.signingKey") == nil
+            {
+                note("keys", "the rig has no supervisor key: verdicts cannot be signed") {
+                    _ = try RigKeys.ensure(repository)
+                }
+            }
             // Hooks.
             let installer = try HookInstaller(repository: repository)
             for status in try installer.status() where status.state != .installed {

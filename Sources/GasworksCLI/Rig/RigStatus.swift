@@ -40,6 +40,8 @@ struct RigOverview {
     var refinery: String
     var patrol: PatrolReport?
     var unread: Int
+    /// Why the rig's agents are not sandboxed, or nil when they are.
+    var unconfined: String? = nil
     /// What the overview was computed from, for views that need more of it (the report).
     var index: BeadIndex
     var readiness: Readiness
@@ -111,7 +113,8 @@ struct RigOverview {
         return RigOverview(
             name: polecats.rigName(), target: target, tip: tip, workers: workers, molecules: molecules, open: open,
             ready: ready, queue: queue, bounced: bounced, refinery: refinery, patrol: patrol, unread: unread,
-            index: index, readiness: readiness, now: beads.now)
+            unconfined: Sandbox.unconfined(repository, probe: false), index: index, readiness: readiness,
+            now: beads.now)
     }
 
     var json: JSONValue {
@@ -148,6 +151,7 @@ struct RigOverview {
                     }),
             ]),
             "overseer_unread": .int(Int64(unread)),
+            "unconfined": unconfined.map { .string($0) } ?? .null,
         ])
     }
 
@@ -159,6 +163,7 @@ struct RigOverview {
         }
         var out = bold("rig \(name)") + " — \(target) at \(tip)\n"
         out += "beads: \(open) open, \(ready) ready; overseer: \(unread) unread\n"
+        if let unconfined { out += paint("warning: \(unconfined)", good: false) + "\n" }
         out += "\n" + bold("workers (\(workers.count))") + "\n"
         if workers.isEmpty { out += "  none\n" }
         let now = Int64(time(nil))
