@@ -24,7 +24,7 @@ func registry(_ fixtures: Fixtures) -> [Figure] {
         + mailFigures { fixtures.mail }
         + moleculeFigures()
         + hookFigures()
-        + polecatFigures()
+        + polecatFigures() + trustFigures()
         + refineryFigures()
         + deaconFigures()
         + rigStatusFigures()
