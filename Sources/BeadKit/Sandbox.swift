@@ -49,6 +49,7 @@ public struct Sandbox {
             return "the rig's agents are unconfined (gt.sandbox=off): they can write any ref and read the keys"
         }
         if probe {
+            probed = nil
             return unavailable().map { "the rig's agents cannot be sandboxed: \($0)" }
         }
         let searched = (ProcessEnvironment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
@@ -60,9 +61,25 @@ public struct Sandbox {
 
     nonisolated(unsafe) static var probed: String??
 
-    /// Nil when bubblewrap runs here; else why not, with the fix, in one line.
-    public static func unavailable() -> String? {
+    /// This user's directory for brokers' sockets and the probe's result: under the host's
+    /// `/tmp`, which no sandbox sees (its `/tmp` is its own).
+    public static var runtimeDirectory: String { "/tmp/gasworks-brokers-\(getuid())" }
+
+    /// Nil when bubblewrap runs here; else why not, with the fix, in one line. A success
+    /// is remembered for the machine's boot in `runtimeDirectory/sandbox-ok` (a probe
+    /// starts a sandbox, which costs a sling milliseconds); a failure is probed again.
+    public static func unavailable(_ repository: Repository? = nil) -> String? {
         if let probed { return probed }
+        let bootID = (try? LocalFile.read("/proc/sys/kernel/random/boot_id")).map {
+            String(decoding: $0, as: UTF8.self).firstLine
+        }
+        let remembered = repository.map { _ in runtimeDirectory + "/sandbox-ok" }
+        if let remembered, let bootID, let bytes = try? LocalFile.read(remembered),
+            String(decoding: bytes, as: UTF8.self).firstLine == bootID
+        {
+            probed = .some(nil)
+            return nil
+        }
         var reason: String?
         if let outcome = try? ChildProcess.run(
             ["bwrap", "--ro-bind", "/", "/", "--unshare-pid", "--cap-drop", "ALL", "true"], timeout: 20)
@@ -78,6 +95,11 @@ public struct Sandbox {
             reason = "bubblewrap (bwrap) is not installed: apt-get install bubblewrap (or gt.sandbox=off)"
         }
         probed = .some(reason)
+        if reason == nil, let remembered, let bootID {
+            LocalFile.makeDirectories(runtimeDirectory)
+            chmod(runtimeDirectory, 0o700)
+            try? LocalFile.write(bootID + "\n", to: remembered)
+        }
         return reason
     }
 
@@ -88,13 +110,15 @@ public struct Sandbox {
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--cap-drop", "ALL", "--die-with-parent",
         ]
         if !network { arguments.append("--unshare-net") }
-        // What lives under /tmp (test rigs, a TMPDIR) is shown again, read-only.
+        // What lives under the private /tmp or the fresh /dev (test rigs, a TMPDIR in
+        // /dev/shm) is shown again, read-only.
         var shown: [String] = []
         let searched = (ProcessEnvironment["PATH"] ?? "").split(separator: ":").map(String.init)
-        for path in [repository.commonDir, repository.workdir ?? ""] + writable + [home ?? ""] + searched
-        where path.hasPrefix("/tmp/") {
-            let top = "/tmp/" + (path.dropFirst(5).split(separator: "/").first.map(String.init) ?? "")
-            if top != "/tmp/", !shown.contains(top) { shown.append(top) }
+        for path in [repository.commonDir, repository.workdir ?? ""] + writable + [home ?? ""] + searched {
+            for root in ["/tmp/", "/dev/shm/"] where path.hasPrefix(root) {
+                let top = root + (path.dropFirst(root.count).split(separator: "/").first.map(String.init) ?? "")
+                if top != root, !shown.contains(top) { shown.append(top) }
+            }
         }
         for path in shown { arguments += ["--ro-bind", path, path] }
         for path in writable where LocalFile.isDirectory(path) || LocalFile.isFile(path) {
@@ -134,7 +158,7 @@ public struct Sandbox {
         _ command: String, in checkout: String, repository: Repository, environment: [String], timeout: Double
     ) throws -> ChildOutcome {
         let argv = ["/bin/sh", "-c", command]
-        guard try !isOff(repository), unavailable() == nil else {
+        guard try !isOff(repository), unavailable(repository) == nil else {
             return try ChildProcess.run(argv, in: checkout, environment: environment, timeout: timeout)
         }
         var sandbox = try Sandbox(repository: repository)

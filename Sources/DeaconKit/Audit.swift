@@ -13,7 +13,7 @@ extension Deacon {
     /// a move of the target branch that no refinery landing note explains, and a bead whose
     /// latest commit lacks the tools' trailers (`Gt-Op:`, `Gt-Actor:`, `Gt-Bead:`).
     func audit(index: BeadIndex, target: String, targetTip: OID?) throws {
-        guard try Sandbox.isOff(repository) || Sandbox.unavailable() != nil else { return }
+        guard try Sandbox.isOff(repository) || Sandbox.unavailable(repository) != nil else { return }
         var alarms: [String] = []
         var seen = remembered("audit")
         if let tip = targetTip {

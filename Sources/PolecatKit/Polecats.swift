@@ -410,7 +410,9 @@ public final class Polecats {
     /// the object store, its branch's ref directory, a private home and the paths
     /// `gt.sandbox.bind` names (and its preset's CLI state, such as `~/.claude`).
     func confined(_ record: PolecatRecord, _ command: String, _ environment: [String: String]) throws -> [String] {
-        if let reason = Sandbox.unavailable() { throw GasworksError(.refused, "cannot sandbox the agent: \(reason)") }
+        if let reason = Sandbox.unavailable(repository) {
+            throw GasworksError(.refused, "cannot sandbox the agent: \(reason)")
+        }
         guard let worktree = record.worktree, let generation = record.generation else {
             throw GasworksError(.badData, "record of \(record.address) has no worktree or generation")
         }
@@ -431,7 +433,7 @@ public final class Polecats {
         sandbox.directory = worktree
         sandbox.environment = environment
         // The socket's directory lies outside anything the sandbox shows (its /tmp is private).
-        let sockets = "/tmp/gasworks-brokers-\(getuid())"
+        let sockets = Sandbox.runtimeDirectory
         LocalFile.makeDirectories(sockets)
         chmod(sockets, 0o700)
         let socket = sockets + "/\(record.name)-\(generation.prefix(12)).sock"
