@@ -52,14 +52,22 @@ public struct Sandbox {
             probed = nil
             return unavailable().map { "the rig's agents cannot be sandboxed: \($0)" }
         }
-        let searched = (ProcessEnvironment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
-        if !searched.contains(where: { access(String($0) + "/bwrap", X_OK) == 0 }) {
+        if bwrapExecutable() == nil {
             return "the rig's agents cannot be sandboxed: bubblewrap (bwrap) is not installed"
         }
         return nil
     }
 
     nonisolated(unsafe) static var probed: String??
+
+    /// `bwrap` as PATH finds it.
+    static func bwrapExecutable() -> String? {
+        for directory in (ProcessEnvironment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        where access(String(directory) + "/bwrap", X_OK) == 0 {
+            return String(directory) + "/bwrap"
+        }
+        return nil
+    }
 
     /// This user's directory for brokers' sockets and the probe's result: under the host's
     /// `/tmp`, which no sandbox sees (its `/tmp` is its own).
@@ -70,8 +78,15 @@ public struct Sandbox {
     /// starts a sandbox, which costs a sling milliseconds); a failure is probed again.
     public static func unavailable(_ repository: Repository? = nil) -> String? {
         if let probed { return probed }
+        guard let executable = bwrapExecutable() else {
+            probed = .some("bubblewrap (bwrap) is not installed: apt-get install bubblewrap (or gt.sandbox=off)")
+            return probed ?? nil
+        }
+        // The same bubblewrap (path and time) since this boot.
+        var info = stat()
+        stat(executable, &info)
         let bootID = (try? LocalFile.read("/proc/sys/kernel/random/boot_id")).map {
-            String(decoding: $0, as: UTF8.self).firstLine
+            String(decoding: $0, as: UTF8.self).firstLine + " \(executable) \(info.st_mtim.tv_sec)"
         }
         let remembered = repository.map { _ in runtimeDirectory + "/sandbox-ok" }
         if let remembered, let bootID, let bytes = try? LocalFile.read(remembered),
@@ -82,7 +97,7 @@ public struct Sandbox {
         }
         var reason: String?
         if let outcome = try? ChildProcess.run(
-            ["bwrap", "--ro-bind", "/", "/", "--unshare-pid", "--cap-drop", "ALL", "true"], timeout: 20)
+            [executable, "--ro-bind", "/", "/", "--unshare-pid", "--cap-drop", "ALL", "true"], timeout: 20)
         {
             if outcome.status == 127 || outcome.text.contains("No such file") {
                 reason = "bubblewrap (bwrap) is not installed: apt-get install bubblewrap (or gt.sandbox=off)"

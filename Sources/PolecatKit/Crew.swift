@@ -22,6 +22,7 @@ extension Polecats {
         _ name: String, agent: String?, tmux: Bool, prompt: (PolecatRecord) throws -> String
     ) throws -> PolecatRecord {
         guard Self.isValidName(name) else { throw GasworksError(.usage, "invalid crew name '\(name)'") }
+        if agent != nil { try refuseUnsandboxable() }
         let store = try crew
         let existing = try store.load(name)
         if let existing, existing.record.state != .nuked {

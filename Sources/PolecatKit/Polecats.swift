@@ -119,6 +119,7 @@ public final class Polecats {
     /// and starts its agent. On a failure after the name is reserved, the record is nuked
     /// and the claim released, so nothing is left half made.
     public func sling(_ request: Sling, prompt: (PolecatRecord) throws -> String) throws -> PolecatRecord {
+        try refuseUnsandboxable()
         let beads = try BeadStore(repository: repository, actor: actor)
         let bead = try beads.resolve(request.bead)
         let status = try beads.load(bead).bead.status
@@ -403,6 +404,14 @@ public final class Polecats {
         record.pid = pid
         record.pidStart = ChildProcess.startTime(of: pid)
         record.state = .running
+    }
+
+    /// Refuses, before anything is written, to start an agent that cannot be confined:
+    /// bubblewrap missing or failing here, unless the overseer set `gt.sandbox=off`.
+    public func refuseUnsandboxable() throws {
+        if try !Sandbox.isOff(repository), let reason = Sandbox.unavailable(repository) {
+            throw GasworksError(.refused, "cannot sandbox the agent: \(reason)")
+        }
     }
 
     /// The command line that runs `command` for `record` in a sandbox under its broker

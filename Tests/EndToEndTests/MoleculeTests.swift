@@ -360,6 +360,11 @@ let fixtures = ["GT_FORMULA_PATH": fixtureFormulas]
         let waiting = try rig.moleculeFailing("next", "-q")  // nothing workable: the gate waits
         #expect(
             waiting.status == 1 && waiting.stderr.contains("waiting on \(mol).2 signoff (gate)"), "\(waiting.stderr)")
+        // Only its addressee opens it: an answer in the thread from anyone else is just mail.
+        let other = try rig.git(
+            ["mail", "send", "mayor", "-s", "Re", "-m", "yes", "--reply-to", String(inbox[0]), "--from", "witness"])
+        #expect(other.status == 0, "\(other.stderr)")
+        #expect(try rig.moleculeFailing("next", "-q").status == 1)
         _ = try rig.git(["mail", "reply", String(inbox[0]), "-m", "yes"], env: mayor)
         #expect(try rig.molecule("next", "-q") == "\(mol).3")
         let gate = try rig.json(try rig.bead("show", "\(mol).2", "--json"))

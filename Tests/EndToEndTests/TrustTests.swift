@@ -64,6 +64,10 @@ import Testing
             try checkout sh -c "echo pwned > '\(rig.path)/pwned'"
             try key cat '\(common)/gt/private/supervisor'
             try config git config gt.sandbox off
+            try from git mail send mayor -s hi -m x --from overseer
+            try fsref sh -c "echo 0000000000000000000000000000000000000000 > '\(common)/refs/gt/beads/forged'"
+            try packed sh -c "echo x >> '\(common)/packed-refs'"
+            try hooks sh -c "echo exit 0 > '\(common)/hooks/commit-msg'"
             echo finished > '\(marks)/finished'
             """
         let bead = try rig.bead("create", "Work", "-q")
@@ -73,13 +77,13 @@ import Testing
         #expect(!step.isEmpty, "\(read(marks + "/done.out"))")
         for refused in [
             "update-ref", "notes", "target", "approve", "skip", "import", "enqueue", "actor",
-            "mailbox", "other", "name", "checkout", "key", "config",
+            "mailbox", "other", "name", "checkout", "key", "config", "from", "fsref", "packed", "hooks",
         ] {
             let status = read(marks + "/\(refused).status").trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(status != "0" && !status.isEmpty, "\(refused) was not refused: \(read(marks + "/\(refused).err"))")
         }
         // Each refusal is one clear line.
-        for said in ["approve", "import", "enqueue", "actor", "mailbox", "other"] {
+        for said in ["approve", "import", "enqueue", "actor", "mailbox", "other", "from"] {
             let error = read(marks + "/\(said).err")
             #expect(error.hasPrefix("fatal: ") && error.split(separator: "\n").count == 1, "\(said): \(error)")
         }
@@ -144,6 +148,31 @@ import Testing
         #expect(
             verify.status != 0 && verify.stdout.contains("✗ \(step)"),
             "\(verify.stdout)")
+    }
+
+    @Test func whereBubblewrapCannotRunSlingRefusesUnlessTheOverseerTurnsTheSandboxOff() throws {
+        let (rig, _) = try makeRig()
+        // A bubblewrap that cannot make a sandbox (as on a machine without user namespaces).
+        let fake = rig.root + "/fake-bin"
+        try FileManager.default.createDirectory(atPath: fake, withIntermediateDirectories: true)
+        try "#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n".write(
+            toFile: fake + "/bwrap", atomically: true, encoding: .utf8)
+        chmod(fake + "/bwrap", 0o755)
+        let path = ["PATH": fake + ":" + (rig.repository.environment["PATH"] ?? "/usr/bin:/bin")]
+        let bead = try rig.bead("create", "Work", "-q")
+        let refused = try rig.git(["polecat", "sling", bead, "--agent", "true", "-q"], env: path)
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(refused.stderr.hasPrefix("fatal: ") && refused.stderr.split(separator: "\n").count == 1)
+        #expect(refused.stderr.contains("gt.sandbox=off"), "\(refused.stderr)")
+        // Nothing half made: the bead is free, no worktree, no running polecat.
+        let shown = try rig.json(try rig.bead("show", bead, "--json"))
+        #expect(shown["status"] as? String == "open" && shown["assignee"] == nil, "\(shown)")
+        #expect(try rig.checked(["worktree", "list"]).split(separator: "\n").count == 1)
+        let doctor = try rig.git(["rig", "doctor"], env: path)
+        #expect(doctor.stdout.contains("cannot be sandboxed"), "\(doctor.stdout)")
+        _ = try rig.checked(["config", "gt.sandbox", "off"])
+        #expect(try rig.git(["polecat", "sling", bead, "--agent", "true", "-q"], env: path).status == 0)
+        #expect(try rig.checked(["rig", "status"]).contains("unconfined"))
     }
 
     @Test func formulaVariablesReachCheckCommandsAsData() throws {

@@ -28,6 +28,9 @@ struct MailSend: ParsableCommand {
             let book = AddressBook(repository: store.repository)
             let to = try book.expand(recipients.flatMap(Drafts.splitList))
             let copies = try book.expand(cc.flatMap(Drafts.splitList))
+            if let from, from != own.value, let worker = Principal.worker(in: store.repository) {
+                throw GasworksError(.refused, "\(worker) sends only as itself, not as '\(from)'")
+            }
             let sender = try from.map { try Address($0) } ?? own
             let body = stdin ? Console.readStandardInput() : (message ?? "")
             let sent = try store.send(
