@@ -83,6 +83,8 @@ public struct VerdictSigner {
     let allowedSigners: String?
     /// The ssh signature namespace, so a verdict signature is never valid as a commit's.
     let namespace: String
+    /// The principal the rig's own key is listed under, tried first when verifying.
+    var expected: String? = nil
 
     /// Other setups whose signatures are trusted too (the rig's keys and git's own signing
     /// setup, whichever this one is not): a verdict signed under either counts.
@@ -111,6 +113,7 @@ public struct VerdictSigner {
     init(rigKeysOf repository: Repository, role: RigKeys.Role, key configuredKey: String?) throws {
         self.repository = repository
         namespace = role.namespace
+        expected = configuredKey == nil ? role.principal : nil
         format = .ssh
         key = configuredKey.map(Self.expandHome) ?? RigKeys.key(role, in: repository)
         program = try repository.config("gpg.ssh.program") ?? "ssh-keygen"
@@ -195,18 +198,24 @@ public struct VerdictSigner {
         switch format {
         case .ssh:
             guard let allowedSigners else { return nil }
+            // `-Y verify` reads the payload on stdin: a shell feeds it from the file.
+            func verify(as principal: String) throws -> Bool {
+                try ChildProcess.run([
+                    "/bin/sh", "-c", "exec \"$0\" -Y verify -f \"$1\" -I \"$2\" -n \"$3\" -s \"$4\" < \"$5\"",
+                    program, allowedSigners, principal, namespace, signatureFile, file,
+                ]).status == 0
+            }
+            // The rig's own principal first (one process); any other listed signer after.
+            if let expected, try verify(as: expected) { return expected }
             let found = try ChildProcess.run([
                 program, "-Y", "find-principals", "-f", allowedSigners, "-s", signatureFile,
             ])
-            guard found.status == 0, let principal = found.text.split(separator: "\n").first.map(String.init) else {
+            guard found.status == 0, let principal = found.text.split(separator: "\n").first.map(String.init),
+                principal != expected
+            else {
                 return nil
             }
-            // `-Y verify` reads the payload on stdin: a shell feeds it from the file.
-            let checked = try ChildProcess.run([
-                "/bin/sh", "-c", "exec \"$0\" -Y verify -f \"$1\" -I \"$2\" -n \"$3\" -s \"$4\" < \"$5\"", program,
-                allowedSigners, principal, namespace, signatureFile, file,
-            ])
-            return checked.status == 0 ? principal : nil
+            return try verify(as: principal) ? principal : nil
         case .openpgp:
             let checked = try ChildProcess.run([program, "--batch", "--status-fd=1", "--verify", signatureFile, file])
             guard checked.status == 0 else { return nil }
@@ -254,7 +263,17 @@ struct Scratch {
         return file
     }
 
+    /// Removes the files this scratch directory holds (it has no subdirectories), then it.
     func remove() {
-        _ = try? ChildProcess.run(["rm", "-rf", path])
+        if let directory = opendir(path) {
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if name != ".", name != ".." { unlink(path + "/" + name) }
+            }
+            closedir(directory)
+        }
+        rmdir(path)
     }
 }
