@@ -65,6 +65,9 @@ import Testing
             try key cat '\(common)/gt/private/supervisor'
             try config git config gt.sandbox off
             try from git mail send mayor -s hi -m x --from overseer
+            try dep git bead dep remove $step ${step%.*}
+            try tombstone git bead delete $step
+            try unset env -u GT_POLECAT -u GT_GENERATION -u GT_BEAD git molecule approve $step
             try fsref sh -c "echo 0000000000000000000000000000000000000000 > '\(common)/refs/gt/beads/forged'"
             try packed sh -c "echo x >> '\(common)/packed-refs'"
             try hooks sh -c "echo exit 0 > '\(common)/hooks/commit-msg'"
@@ -78,6 +81,7 @@ import Testing
         for refused in [
             "update-ref", "notes", "target", "approve", "skip", "import", "enqueue", "actor",
             "mailbox", "other", "name", "checkout", "key", "config", "from", "fsref", "packed", "hooks",
+            "dep", "tombstone", "unset",
         ] {
             let status = read(marks + "/\(refused).status").trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(status != "0" && !status.isEmpty, "\(refused) was not refused: \(read(marks + "/\(refused).err"))")
