@@ -51,24 +51,11 @@ func polecatFigures() -> [Figure] {
             measures: "A rig of \(SlingRig.files) files (50 directories) after `git rig init`, with one open bead. "
                 + "Whole-process `gasworks polecat sling <bead> --agent true -q`: reserving the name and claiming "
                 + "the bead (compare-and-swap), the branch, `git worktree add` of the 5,000 files, the worker marker "
-                + "and hooks include, the prompt, and the agent started detached (the command returns once it is "
+                + "and hooks include, the prompt, and the agent started detached in its sandbox under its broker (the command returns once it is "
                 + "spawned). Checked: the worktree holds every file and the record is running. The baseline is a "
                 + "bare `git worktree add -b <branch> <path> main` of the same repository.",
             ours: Side("`gasworks polecat sling <bead> --agent true -q`", .wholeProcess) { trial in
-                let setup = try SlingRig.make(trial)
-                let env = ["PATH": setup.bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")]
-                let result = try trial.time {
-                    try Spawn.run(
-                        [try gasworksBinary(), "polecat", "sling", setup.bead, "--agent", "true", "-q"], in: setup.rig,
-                        environment: env)
-                }
-                try trial.expect(result.status == 0, "sling: \(result.stderr)")
-                let worktree = trial.directory + "/rig-polecats/furiosa"
-                let count = try FileManager.default.subpathsOfDirectory(atPath: worktree + "/src").filter {
-                    $0.hasSuffix(".txt")
-                }.count
-                try trial.expect(count == SlingRig.files, "worktree has \(count) files")
-                trial.fingerprint = "\(count) files"
+                try slingOnce(trial, sandbox: true)
             },
             baseline: Side("`git worktree add -b <branch> <path> main`", .wholeProcess) { trial in
                 let setup = try SlingRig.make(trial)

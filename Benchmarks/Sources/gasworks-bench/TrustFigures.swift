@@ -111,6 +111,8 @@ func trustFigures() -> [Figure] {
     ]
 }
 
+/// One sling of the 5,000-file rig, sandboxed or with `gt.sandbox=off`, checked: the record
+/// says how the agent runs and the worktree holds every file.
 func slingOnce(_ trial: Trial, sandbox: Bool) throws {
     let setup = try SlingRig.make(trial)
     if !sandbox { try trial.git("config", "gt.sandbox", "off", in: setup.rig) }
@@ -123,7 +125,12 @@ func slingOnce(_ trial: Trial, sandbox: Bool) throws {
     try trial.expect(result.status == 0, "sling: \(result.stderr)")
     let record = try trial.git("show", "refs/gt/polecats/furiosa:polecat.json", in: setup.rig)
     try trial.expect(record.contains("\"bwrap\"") == sandbox, "sandboxed: \(record)")
-    trial.fingerprint = sandbox ? "sandboxed" : "unconfined"
+    let worktree = trial.directory + "/rig-polecats/furiosa"
+    let count = try FileManager.default.subpathsOfDirectory(atPath: worktree + "/src").filter {
+        $0.hasSuffix(".txt")
+    }.count
+    try trial.expect(count == SlingRig.files, "worktree has \(count) files")
+    trial.fingerprint = "\(count) files"
 }
 
 func commentLoop(_ trial: Trial, brokered: Bool) throws {
