@@ -17,7 +17,7 @@ enum BrokerPolicy {
         "rig": [
             "init", "sync", "worker", "convoy", "doctor", "report", "serve", "town", "install-hooks", "hooks",
         ],
-        "polecat": ["sling", "nuke", "stop", "restart", "crew", "queue", "gc"],
+        "polecat": ["sling", "nuke", "stop", "restart", "crew", "queue", "gc", "attach"],
         "deacon": [],
     ]
 
