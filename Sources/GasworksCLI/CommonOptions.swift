@@ -1,6 +1,7 @@
 import ArgumentParser
 import BeadKit
 import GitKit
+import PolecatKit
 
 /// Options every command takes.
 struct CommonOptions: ParsableArguments {
@@ -27,7 +28,20 @@ struct CommonOptions: ParsableArguments {
 
     func openStore() throws -> BeadStore {
         let repository = try openRepository()
+        try refuseStaleGeneration(in: repository)
         return try BeadStore(repository: repository, actor: try checkedActor(in: repository))
+    }
+
+    /// An agent's process of an earlier generation (its `GT_GENERATION` is no longer its
+    /// record's: it was restarted) acts on nothing. Inside a sandbox the broker checks this.
+    func refuseStaleGeneration(in repository: Repository) throws {
+        guard Principal.brokered == nil, let mine = ProcessEnvironment["GT_GENERATION"], !mine.isEmpty else { return }
+        let crew = ProcessEnvironment["GT_CREW"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let name = ProcessEnvironment["GT_POLECAT"].flatMap({ $0.isEmpty ? nil : $0 }) ?? crew else { return }
+        let polecats = try Polecats(repository: repository, actor: (crew == nil ? "polecat/" : "crew/") + name)
+        let store = crew == nil ? polecats.store : try polecats.crew
+        guard let record = try store.load(name)?.record else { return }
+        try polecats.refuseStaleGeneration(record)
     }
 
     /// `--actor`, refused with control characters or line breaks, and in a worker's

@@ -179,6 +179,29 @@ import Testing
         #expect(try rig.checked(["rig", "status"]).contains("unconfined"))
     }
 
+    @Test func aStaleGenerationActsOnNothingEvenUnsandboxed() throws {
+        let (rig, _) = try makeRig()
+        _ = try rig.checked(["config", "gt.sandbox", "off"])
+        let bead = try rig.bead("create", "Work", "-q")
+        _ = try rig.checked(["polecat", "sling", bead, "--agent", "sleep 60", "--name", "ace", "-q"])
+        func generation() throws -> String {
+            let record = try rig.json(try rig.checked(["show", "refs/gt/polecats/ace:polecat.json"]))
+            return record["generation"] as? String ?? ""
+        }
+        let old = try generation()
+        _ = try rig.checked(["polecat", "restart", "ace"])
+        #expect(try generation() != old)
+        let worktree = rig.root + "/repo-polecats/ace"
+        let stale = try rig.git(
+            ["bead", "comment", bead, "still here"], env: ["GT_POLECAT": "ace", "GT_GENERATION": old], in: worktree)
+        #expect(stale.status == 1 && stale.stderr.contains("stale generation"), "\(stale.stderr)")
+        let current = try rig.git(
+            ["bead", "comment", bead, "the new one"], env: ["GT_POLECAT": "ace", "GT_GENERATION": try generation()],
+            in: worktree)
+        #expect(current.status == 0, "\(current.stderr)")
+        _ = try rig.git(["polecat", "stop", "ace"])
+    }
+
     @Test func formulaVariablesReachCheckCommandsAsData() throws {
         let rig = try TemporaryRig(tools: ["bead", "molecule", "rig"])
         try rig.repository.commitFile("README", "sample\n", message: "initial")
