@@ -18,6 +18,9 @@ public struct Sandbox {
     public static let brokerSocket = "/run/gasworks-broker.sock"
 
     public var writable: [String] = []
+    /// More paths to show read-only when they lie under the private `/tmp` or `/dev`
+    /// (the agent command's own script, say).
+    public var readable: [String] = []
     public var network = true
     public var home: String?
     /// A socket outside bound to `brokerSocket` inside.
@@ -129,7 +132,7 @@ public struct Sandbox {
         // /dev/shm) is shown again, read-only.
         var shown: [String] = []
         let searched = (ProcessEnvironment["PATH"] ?? "").split(separator: ":").map(String.init)
-        for path in [repository.commonDir, repository.workdir ?? ""] + writable + [home ?? ""] + searched {
+        for path in [repository.commonDir, repository.workdir ?? ""] + writable + [home ?? ""] + searched + readable {
             for root in ["/tmp/", "/dev/shm/"] where path.hasPrefix(root) {
                 let top = root + (path.dropFirst(root.count).split(separator: "/").first.map(String.init) ?? "")
                 if top != root, !shown.contains(top) { shown.append(top) }

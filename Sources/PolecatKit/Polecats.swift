@@ -440,6 +440,9 @@ public final class Polecats {
         sandbox.writable += Self.presetState(command).map(Self.expandHome)
         sandbox.home = home
         sandbox.directory = worktree
+        // Absolute paths the command names (a script of its own) stay visible.
+        sandbox.readable = command.split(whereSeparator: { " \t\n'\"=;&|()".contains($0) }).map(String.init)
+            .filter { $0.hasPrefix("/") }
         sandbox.environment = environment
         // The socket's directory lies outside anything the sandbox shows (its /tmp is private).
         let sockets = Sandbox.runtimeDirectory
