@@ -51,6 +51,12 @@ extension LocalFile {
         return nil
     }
 
+    /// `path` with a leading `~/` standing for `$HOME` (as git reads paths in its config).
+    public static func expandingHome(_ path: String) -> String {
+        guard path.hasPrefix("~/"), let home = getenv("HOME").map({ String(cString: $0) }) else { return path }
+        return home + path.dropFirst()
+    }
+
     /// The running executable's real path (symlinks such as `git-bead` resolved).
     public static func currentExecutable() -> String? {
         var buffer = [CChar](repeating: 0, count: 4096)

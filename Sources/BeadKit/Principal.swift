@@ -63,11 +63,4 @@ public enum Principal {
         }
         return given
     }
-
-    /// Refuses overseer-only work in a worker's context.
-    public static func refuseWorker(_ repository: Repository?, to action: String) throws {
-        if let worker = worker(in: repository) {
-            throw GasworksError(.refused, "only the overseer may \(action): \(worker) is a worker")
-        }
-    }
 }

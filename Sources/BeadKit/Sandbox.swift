@@ -29,9 +29,12 @@ public struct Sandbox {
     public var environment: [String: String] = [:]
     let repository: Repository
 
+    /// A sandbox of `repository`'s settings: the network as `gt.sandbox.network` says, and
+    /// the paths `gt.sandbox.bind` names writable (callers add their own).
     public init(repository: Repository) throws {
         self.repository = repository
         network = try repository.configBool("gt.sandbox.network") ?? true
+        writable = try repository.configValues("gt.sandbox.bind").map(LocalFile.expandingHome)
     }
 
     /// Whether the overseer turned the sandbox off (`gt.sandbox=off`).
@@ -63,6 +66,8 @@ public struct Sandbox {
 
     nonisolated(unsafe) static var probed: String??
 
+    static let notInstalled = "bubblewrap (bwrap) is not installed: apt-get install bubblewrap (or gt.sandbox=off)"
+
     /// `bwrap` as PATH finds it.
     static func bwrapExecutable() -> String? {
         for directory in (ProcessEnvironment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
@@ -82,8 +87,8 @@ public struct Sandbox {
     public static func unavailable(_ repository: Repository? = nil) -> String? {
         if let probed { return probed }
         guard let executable = bwrapExecutable() else {
-            probed = .some("bubblewrap (bwrap) is not installed: apt-get install bubblewrap (or gt.sandbox=off)")
-            return probed ?? nil
+            probed = .some(notInstalled)
+            return notInstalled
         }
         // The same bubblewrap (path and time) since this boot.
         var info = stat()
@@ -103,14 +108,14 @@ public struct Sandbox {
             [executable, "--ro-bind", "/", "/", "--unshare-pid", "--cap-drop", "ALL", "true"], timeout: 20)
         {
             if outcome.status == 127 || outcome.text.contains("No such file") {
-                reason = "bubblewrap (bwrap) is not installed: apt-get install bubblewrap (or gt.sandbox=off)"
+                reason = notInstalled
             } else if outcome.status != 0 {
                 reason =
                     "bubblewrap cannot make a sandbox here (\(outcome.text.firstLine)): enable user namespaces "
                     + "(sysctl kernel.unprivileged_userns_clone=1) or set gt.sandbox=off"
             }
         } else {
-            reason = "bubblewrap (bwrap) is not installed: apt-get install bubblewrap (or gt.sandbox=off)"
+            reason = notInstalled
         }
         probed = .some(reason)
         if reason == nil, let remembered, let bootID {
@@ -180,8 +185,7 @@ public struct Sandbox {
             return try ChildProcess.run(argv, in: checkout, environment: environment, timeout: timeout)
         }
         var sandbox = try Sandbox(repository: repository)
-        sandbox.writable = [checkout] + (adminDirectory(ofWorktree: checkout).map { [$0] } ?? [])
-        sandbox.writable += try repository.configValues("gt.sandbox.bind")
+        sandbox.writable += [checkout] + (adminDirectory(ofWorktree: checkout).map { [$0] } ?? [])
         sandbox.directory = checkout
         return try ChildProcess.run(sandbox.command(argv), environment: environment, timeout: timeout)
     }

@@ -115,10 +115,10 @@ public struct VerdictSigner {
         namespace = role.namespace
         expected = configuredKey == nil ? role.principal : nil
         format = .ssh
-        key = configuredKey.map(Self.expandHome) ?? RigKeys.key(role, in: repository)
+        key = configuredKey.map(LocalFile.expandingHome) ?? RigKeys.key(role, in: repository)
         program = try repository.config("gpg.ssh.program") ?? "ssh-keygen"
         allowedSigners =
-            try repository.config("gt.witness.allowedSigners").map(Self.expandHome)
+            try repository.config("gt.witness.allowedSigners").map(LocalFile.expandingHome)
             ?? RigKeys.allowedSigners(repository)
     }
 
@@ -130,11 +130,11 @@ public struct VerdictSigner {
             throw GasworksError(.usage, "gpg.format '\(formatName)' is not supported for verdicts (use openpgp or ssh)")
         }
         self.format = format
-        key = try repository.config("user.signingKey").map(Self.expandHome)
+        key = try repository.config("user.signingKey").map(LocalFile.expandingHome)
         program =
             try (format == .ssh ? repository.config("gpg.ssh.program") : repository.config("gpg.program"))
             ?? (format == .ssh ? "ssh-keygen" : "gpg")
-        allowedSigners = try repository.config("gpg.ssh.allowedSignersFile").map(Self.expandHome)
+        allowedSigners = try repository.config("gpg.ssh.allowedSignersFile").map(LocalFile.expandingHome)
     }
 
     /// Whether this process can sign as `role`: the rig's key is there (not in a sandbox)
@@ -144,11 +144,6 @@ public struct VerdictSigner {
         guard role == .supervisor else { return false }
         return ((try? repository.config("gt.witness.signingKey")) ?? nil) != nil
             || ((try? repository.config("user.signingKey")) ?? nil) != nil
-    }
-
-    static func expandHome(_ path: String) -> String {
-        guard path.hasPrefix("~/"), let home = ProcessEnvironment["HOME"] else { return path }
-        return home + path.dropFirst()
     }
 
     /// A detached, armored signature of `payload`.

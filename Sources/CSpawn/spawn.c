@@ -63,10 +63,3 @@ long gw_receive_with_fds(int socket, void *data, unsigned long capacity, int *fd
     }
     return count;
 }
-
-int gw_peer_pid(int socket) {
-    struct ucred credentials;
-    socklen_t size = sizeof credentials;
-    if (getsockopt(socket, SOL_SOCKET, SO_PEERCRED, &credentials, &size) < 0) return -1;
-    return credentials.pid;
-}

@@ -29,7 +29,7 @@ extension Deacon {
             let message = commit.message
             let keys = Set(Trailer.parse(message).map(\.key))
             // `git rig sync`'s merges of two histories are the tools' too.
-            if keys.isSuperset(of: ["Gt-Op", "Gt-Actor", "Gt-Bead"]) || commit.parents.count > 1 {
+            if keys.isSuperset(of: ["Gt-Op", "Gt-Actor", Trailer.bead]) || commit.parents.count > 1 {
                 checked.insert(summary.commit)
                 continue
             }

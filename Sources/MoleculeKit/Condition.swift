@@ -1,3 +1,5 @@
+import BeadKit
+
 /// A step's `condition` (or a loop's `until`): `{{x}}`, `!{{x}}`, `{{x}} == v` or `{{x}} != v`,
 /// where `x` is a formula variable or an output recorded by an earlier step
 /// (`{{<step>.output.<key>}}`). Conditions on variables are decided when the formula is
@@ -132,59 +134,4 @@ extension StringProtocol {
     }
 
     func trimmingPrefixWhitespace() -> Substring { Substring(self).drop(while: \.isWhitespace) }
-}
-
-/// Quoting a formula variable's value for the place in a check command it is put: outside
-/// quotes it becomes one single-quoted word; inside single quotes its own quotes are closed
-/// and escaped; inside double quotes `\\`, `"`, `$` and backquotes are escaped. No value can
-/// end a quote early, start a command substitution or a new command.
-public enum ShellQuoting {
-    public enum State: Sendable { case plain, single, double }
-
-    /// The quoting state at the end of `text` (backslash escapes, single and double quotes).
-    public static func state(after text: String) -> State {
-        var state = State.plain
-        var escaped = false
-        for character in text.unicodeScalars {
-            if escaped {
-                escaped = false
-                continue
-            }
-            switch (state, character) {
-            case (.plain, "\\"), (.double, "\\"): escaped = true
-            case (.plain, "'"): state = .single
-            case (.single, "'"): state = .plain
-            case (.plain, "\""): state = .double
-            case (.double, "\""): state = .plain
-            default: break
-            }
-        }
-        return state
-    }
-
-    public static func quote(_ value: String, in state: State) -> String {
-        switch state {
-        case .plain:
-            return "'" + value.replacingAll("'", with: "'\\''") + "'"
-        case .single:
-            return value.replacingAll("'", with: "'\\''")
-        case .double:
-            var out = ""
-            for character in value {
-                if "\\\"$`".contains(character) { out.append("\\") }
-                out.append(character)
-            }
-            return out
-        }
-    }
-}
-
-extension String {
-    fileprivate func replacingAll(_ target: Character, with replacement: String) -> String {
-        var out = ""
-        for character in self {
-            if character == target { out += replacement } else { out.append(character) }
-        }
-        return out
-    }
 }

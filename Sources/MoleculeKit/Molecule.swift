@@ -637,7 +637,6 @@ public final class MoleculeStore {
     }
 }
 
-/// Who may approve, skip, burn and force: not a worker, and one of `gt.overseer` when set.
 /// The overseer's approvals and skips are signed with the overseer's key (`RigKeys`) when
 /// this process can read it, so the refinery can tell them from bead data anyone wrote.
 public enum Approval {
@@ -657,6 +656,7 @@ public enum Approval {
     }
 }
 
+/// Who may approve, skip, burn and force: not a worker, and one of `gt.overseer` when set.
 public enum Overseer {
     public static func isOverseer(_ beads: BeadStore) throws -> Bool {
         if Principal.worker(in: beads.repository) != nil { return false }

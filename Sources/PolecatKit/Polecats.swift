@@ -393,7 +393,7 @@ public final class Polecats {
             let session = tmuxSession(record)
             record.fields["tmux_session"] = .string(session)
             pid = try Tmux.start(
-                session, command: argv.first == "/bin/sh" ? command : argv.map(Self.shellQuoted).joined(separator: " "),
+                session, command: argv.first == "/bin/sh" ? command : argv.map(Self.quoted).joined(separator: " "),
                 in: worktree, variables: environment, log: log,
                 environment: ChildProcess.environment(removingPrefixes: ["GT_"]))
         } else {
@@ -419,9 +419,7 @@ public final class Polecats {
     /// the object store, its branch's ref directory, a private home and the paths
     /// `gt.sandbox.bind` names (and its preset's CLI state, such as `~/.claude`).
     func confined(_ record: PolecatRecord, _ command: String, _ environment: [String: String]) throws -> [String] {
-        if let reason = Sandbox.unavailable(repository) {
-            throw GasworksError(.refused, "cannot sandbox the agent: \(reason)")
-        }
+        try refuseUnsandboxable()
         guard let worktree = record.worktree, let generation = record.generation else {
             throw GasworksError(.badData, "record of \(record.address) has no worktree or generation")
         }
@@ -432,12 +430,11 @@ public final class Polecats {
             LocalFile.makeDirectories(path)
         }
         var sandbox = try Sandbox(repository: repository)
-        sandbox.writable = [worktree] + (Sandbox.adminDirectory(ofWorktree: worktree).map { [$0] } ?? [])
+        sandbox.writable += [worktree] + (Sandbox.adminDirectory(ofWorktree: worktree).map { [$0] } ?? [])
         sandbox.writable += [
             common + "objects", common + "refs/heads/" + branchDirectory, common + "logs/refs/heads/" + branchDirectory,
         ]
-        sandbox.writable += try repository.configValues("gt.sandbox.bind").map(Self.expandHome)
-        sandbox.writable += Self.presetState(command).map(Self.expandHome)
+        sandbox.writable += Self.presetState(command).map(LocalFile.expandingHome)
         sandbox.home = home
         sandbox.directory = worktree
         // Absolute paths the command names (a script of its own) stay visible.
@@ -469,15 +466,6 @@ public final class Polecats {
         case "aider": return ["~/.aider", "~/.aider.chat.history.md"]
         default: return []
         }
-    }
-
-    static func expandHome(_ path: String) -> String {
-        guard path.hasPrefix("~/"), let home = ProcessEnvironment["HOME"] else { return path }
-        return home + path.dropFirst()
-    }
-
-    static func shellQuoted(_ text: String) -> String {
-        "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
     }
 
     /// A fresh agent in the same worktree with a new generation: the old process (if it still
@@ -569,7 +557,7 @@ public final class Polecats {
         record.kind == .crew ? "crew-" + record.name : record.name
     }
 
-    static func quoted(_ text: String) -> String { "'" + text.replacing("'", with: "'\\''") + "'" }
+    static func quoted(_ text: String) -> String { ShellQuoting.quote(text, in: .plain) }
 
     /// Whether the record's agent process is alive: its pid runs and started when recorded.
     public static func isAlive(_ record: PolecatRecord) -> Bool {

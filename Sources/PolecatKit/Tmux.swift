@@ -32,7 +32,7 @@ public enum Tmux {
         guard started.status == 0 else {
             throw GasworksError(.repository, "cannot start tmux session \(session): \(started.text.firstLine)")
         }
-        _ = try? tmux(["pipe-pane", "-o", "-t", pane(session), "cat >> '\(log.replacing("'", with: "'\\''"))'"])
+        _ = try? tmux(["pipe-pane", "-o", "-t", pane(session), "cat >> " + ShellQuoting.quote(log, in: .plain)])
         let shown = try tmux(["display-message", "-p", "-t", pane(session), "#{pane_pid}"])
         guard shown.status == 0, let pid = pid_t(shown.text.trimmingCharacters(in: "\n")) else {
             throw GasworksError(.repository, "cannot find the process of tmux session \(session)")

@@ -223,9 +223,10 @@ extension Refinery {
                 short: "push refused")
             return .done
         }
+        let quoted = { (text: String) in ShellQuoting.quote(text, in: .plain) }
         let command =
-            "gh pr create --base \(Self.shellQuoted(target)) --head \(Self.shellQuoted(request.branch)) "
-            + "--title \(Self.shellQuoted(request.bead.title)) --body \(Self.shellQuoted("Merge request \(request.id)"))"
+            "gh pr create --base \(quoted(target)) --head \(quoted(request.branch)) "
+            + "--title \(quoted(request.bead.title)) --body \(quoted("Merge request \(request.id)"))"
         try beads.update(request.id, op: "pull-request") { bead in
             MergeRequest.set(
                 &bead,
@@ -249,9 +250,5 @@ extension Refinery {
                 kind: .pullRequest, request: request.id, commit: candidate.head,
                 reason: "pushed \(request.branch) to \(remote)", detail: command))
         return .done
-    }
-
-    static func shellQuoted(_ text: String) -> String {
-        "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
     }
 }

@@ -166,7 +166,7 @@ public struct HookInstaller {
     /// A worker's hook (`workers` mode): the block, then the user's own hook of that name.
     func workerHook(_ name: String) throws -> String {
         let user = userDirectory + "/" + name
-        let quoted = "'" + user.replacing("'", with: "'\\''") + "'"
+        let quoted = ShellQuoting.quote(user, in: .plain)
         return "#!/bin/sh\n" + (try block(name)) + "if [ -x \(quoted) ]; then exec \(quoted) \"$@\"; fi\n"
     }
 

@@ -76,6 +76,8 @@ extension Witness {
             }
         }
         let signer = strict ? try VerdictSigner(repository: repository) : nil
+        let approvals = strict ? try VerdictSigner(repository: repository, role: .overseer) : nil
+        let headTree = try repository.commit(head).tree
         var results: [Verification.MoleculeResult] = []
         var verified: [OID] = []
         var withChecks = Set<String>()
@@ -86,7 +88,8 @@ extension Witness {
                 let bead = try beads.load(step.id).bead
                 let info = bead.fields[BeadStore.stepField]
                 if !(info?["checks"]?.arrayValue ?? []).isEmpty { withChecks.insert(step.id) }
-                let (ok, reason, commit) = try judge(step, bead: bead, head: head, signer: signer)
+                let (ok, reason, commit) = try judge(
+                    step, bead: bead, head: head, headTree: headTree, signer: signer, approvals: approvals)
                 if let commit { verified.append(commit) }
                 let checked = withChecks.contains(step.id)
                 steps.append(
@@ -111,7 +114,10 @@ extension Witness {
 
     /// Whether one step counts as verified for `head`, why, and the verified commit (the
     /// head itself when a passing verdict is bound to the head's own tree).
-    func judge(_ step: MoleculeStep, bead: Bead, head: OID, signer: VerdictSigner?) throws -> (Bool, String, OID?) {
+    /// `signer` and `approvals` (strict mode only) say whose verdicts and approvals count.
+    func judge(
+        _ step: MoleculeStep, bead: Bead, head: OID, headTree: OID, signer: VerdictSigner?, approvals: VerdictSigner?
+    ) throws -> (Bool, String, OID?) {
         let info = bead.fields[BeadStore.stepField]
         let hasChecks = !(info?["checks"]?.arrayValue ?? []).isEmpty
         if step.state == .skipped {
@@ -121,7 +127,7 @@ extension Witness {
             // The molecule's own settling (a false condition, a join that needed one) is
             // deterministic and recorded as by "molecule"; any other skip is the overseer's.
             if info?["skipped"]?["by"]?.stringValue != "molecule",
-                let refusal = try approvalRefusal(info?["skipped"], step: step.id, signer: signer)
+                let refusal = try approvalRefusal(info?["skipped"], step: step.id, approvals: approvals)
             {
                 return (false, refusal, nil)
             }
@@ -131,7 +137,7 @@ extension Witness {
         if step.kind != .work {
             // A human gate is the overseer's to open: its approval must be the overseer's.
             if info?["gate"]?["type"]?.stringValue == "human",
-                let refusal = try approvalRefusal(info?["approval"], step: step.id, signer: signer)
+                let refusal = try approvalRefusal(info?["approval"], step: step.id, approvals: approvals)
             {
                 return (false, "a human gate " + refusal, nil)
             }
@@ -143,14 +149,13 @@ extension Witness {
             if hasChecks, signer != nil {
                 return (false, "approved by \(by) without its checks; strict mode wants a signed verdict", nil)
             }
-            if let refusal = try approvalRefusal(approval, step: step.id, signer: signer) {
+            if let refusal = try approvalRefusal(approval, step: step.id, approvals: approvals) {
                 return (false, refusal, nil)
             }
             return (true, hasChecks ? "approved by \(by) without running its checks" : "approved by \(by)", nil)
         }
         guard hasChecks else { return (false, "closed without a verdict or an approval", nil) }
         // A verdict on the head itself (the witness's or the refinery's final verification).
-        let headTree = try repository.commit(head).tree
         for note in try Verdict.all(on: head, in: repository)
         where note.step == step.id && note.passed && note.commit == head && note.tree == headTree {
             if let who = try trustedSigner(note, signer) {
@@ -195,17 +200,17 @@ extension Witness {
 
     /// Why an overseer's approval (or skip) record does not count, or nil when it does: in
     /// strict mode it must carry the overseer key's signature over the record.
-    func approvalRefusal(_ record: JSONValue?, step: String, signer: VerdictSigner?) throws -> String? {
-        guard signer != nil else { return nil }
+    func approvalRefusal(_ record: JSONValue?, step: String, approvals: VerdictSigner?) throws -> String? {
+        guard let approvals else { return nil }
         guard let record, let signature = record["signature"]?.stringValue else {
             return "has no approval signed by the overseer's key"
         }
-        let approvals = try VerdictSigner(repository: repository, role: .overseer)
         guard record["step"]?.stringValue == step,
             try approvals.signer(of: Approval.payload(record), signature: signature) != nil
         else { return "has an approval whose signature is not the overseer key's" }
         return nil
     }
+
     static func stale(_ commit: String, _ tree: String) -> String {
         "stale: its verdict is for \(commit) (tree \(tree.prefix(12))), which the branch no longer contains "
             + "(rebased or amended after the check?)"

@@ -159,7 +159,7 @@ func sandboxedCommits(_ trial: Trial, sandboxed: Bool) throws {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         }
         var sandbox = try Sandbox(repository: repository)
-        sandbox.writable = [
+        sandbox.writable += [
             setup.worker, common + "worktrees/worker", common + "objects", common + "refs/heads/polecat/nux",
             common + "logs/refs/heads/polecat/nux",
         ]

@@ -25,7 +25,4 @@ int gw_send_with_fds(int socket, const void *data, unsigned long length, const i
 /// descriptors land in `fds`, their number in `*received`. Returns the bytes read or -1.
 long gw_receive_with_fds(int socket, void *data, unsigned long capacity, int *fds, int maximum, int *received);
 
-/// The peer's process id of a connected Unix socket (SO_PEERCRED), or -1.
-int gw_peer_pid(int socket);
-
 #endif

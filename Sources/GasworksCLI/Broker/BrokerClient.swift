@@ -12,8 +12,8 @@ import GitKit
 /// who is asking.
 enum BrokerClient {
     static func forward(_ arguments: [String], socket path: String) -> Never {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0, connect(fd, path) else {
+        let fd = UnixSocket.make()
+        guard fd >= 0, UnixSocket.withAddress(path, { Glibc.connect(fd, $0, $1) }) == 0 else {
             fail("cannot reach the broker at \(path): \(String(cString: strerror(errno)))")
         }
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -47,21 +47,6 @@ enum BrokerClient {
             fail("the broker at \(path) ended without an answer")
         }
         exit(status)
-    }
-
-    static func connect(_ fd: Int32, _ path: String) -> Bool {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in bytes.enumerated() { raw[index] = byte }
-        }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
-            }
-        }
     }
 
     static func fail(_ message: String) -> Never {

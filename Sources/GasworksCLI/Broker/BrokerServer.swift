@@ -88,23 +88,10 @@ enum BrokerServer {
     }
 
     static func listen(on path: String) -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = UnixSocket.make()
+        guard fd >= 0 else { fail("cannot make the broker's socket \(path)") }
         unlink(path)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard fd >= 0, bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            fail("cannot make the broker's socket \(path)")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in bytes.enumerated() { raw[index] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard bound == 0, Glibc.listen(fd, 64) == 0 else {
+        guard UnixSocket.withAddress(path, { bind(fd, $0, $1) }) == 0, Glibc.listen(fd, 64) == 0 else {
             fail("cannot listen on \(path): \(String(cString: strerror(errno)))")
         }
         chmod(path, 0o600)
