@@ -100,10 +100,8 @@ final class DeaconRig {
     @Test func aKilledAgentIsRestartedAndFinishesItsStepAndPastTheLimitItsBeadIsReleased() throws {
         let d = try DeaconRig(stall: 600, respawns: 1)
         let rig = d.rig
-        try rig.writeFormula(
+        try rig.commitFormula(
             "one", "formula = \"one\"\n[[steps]]\nid = \"work\"\ntitle = \"Work\"\ncheck = \"test -f work.txt\"\n")
-        _ = try rig.checked(["add", "formulas"])
-        _ = try rig.checked(["commit", "-q", "-m", "Add the formula"])
         let marks = rig.root + "/marks"
         try FileManager.default.createDirectory(atPath: marks, withIntermediateDirectories: true)
         // The first generation claims the step and hangs; the next one finishes it.

@@ -29,6 +29,13 @@ extension TemporaryRig {
         try text.write(toFile: path + "/formulas/\(name).formula.toml", atomically: true, encoding: .utf8)
     }
 
+    /// Writes the formula and commits it (`Add the formula`), as a rig's own formulas are.
+    func commitFormula(_ name: String, _ text: String) throws {
+        try writeFormula(name, text)
+        _ = try checked(["add", "formulas"])
+        _ = try checked(["commit", "-q", "-m", "Add the formula"])
+    }
+
     func json(_ text: String) throws -> [String: Any] {
         guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
             throw TestFailure("not a JSON object: \(text.prefix(200))")

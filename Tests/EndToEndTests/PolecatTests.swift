@@ -206,10 +206,8 @@ import Testing
     @Test func tenPolecatsSlungAtOnceEachFinishWithAMergeRequest() throws {
         let rig = try TemporaryRig(tools: ["bead", "mail", "molecule", "witness", "rig", "polecat"])
         try rig.repository.commitFile("README", "sample\n", message: "initial")
-        try rig.writeFormula(
+        try rig.commitFormula(
             "one", "formula = \"one\"\n[[steps]]\nid = \"work\"\ntitle = \"Do the work\"\ncheck = \"true\"\n")
-        _ = try rig.checked(["add", "formulas"])
-        _ = try rig.checked(["commit", "-q", "-m", "Add the formula"])
         _ = try rig.checked(["rig", "init", "--prefix", "gw"])
         let beads = try (1...10).map { try rig.bead("create", "Task \($0)", "-q") }
         let marks = rig.root + "/marks"
@@ -265,12 +263,10 @@ import Testing
     @Test func aRestartedAgentResumesAtTheSameStep() throws {
         let rig = try TemporaryRig(tools: ["bead", "mail", "molecule", "witness", "rig", "polecat"])
         try rig.repository.commitFile("README", "sample\n", message: "initial")
-        try rig.writeFormula(
+        try rig.commitFormula(
             "two",
             "formula = \"two\"\n[[steps]]\nid = \"first\"\ntitle = \"First\"\ncheck = \"test -f first.txt\"\n"
                 + "[[steps]]\nid = \"second\"\ntitle = \"Second\"\nneeds = [\"first\"]\ncheck = \"true\"\n")
-        _ = try rig.checked(["add", "formulas"])
-        _ = try rig.checked(["commit", "-q", "-m", "Add the formula"])
         _ = try rig.checked(["rig", "init", "--prefix", "gw"])
         let bead = try rig.bead("create", "Two steps", "-q")
         let marks = rig.root + "/marks"

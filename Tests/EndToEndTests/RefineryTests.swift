@@ -400,10 +400,8 @@ struct TemporaryRigTool {
     @Test func doneStartsTheRefineryWhichLandsBouncesAConflictToItsPolecatAndDestroysMergedPolecats() throws {
         let rig = try TemporaryRig(tools: ["bead", "mail", "molecule", "witness", "rig", "polecat", "refinery"])
         try rig.repository.commitFile("shared.txt", "base\n", message: "initial")
-        try rig.writeFormula(
+        try rig.commitFormula(
             "one", "formula = \"one\"\n[[steps]]\nid = \"work\"\ntitle = \"Work\"\ncheck = \"test -f shared.txt\"\n")
-        _ = try rig.checked(["add", "formulas"])
-        _ = try rig.checked(["commit", "-q", "-m", "Add the formula"])
         _ = try rig.checked(["rig", "init", "--prefix", "gw"])
         _ = try rig.checked(["config", "gt.refinery.gate", "grep -q . shared.txt"])
         let marks = rig.root + "/marks"

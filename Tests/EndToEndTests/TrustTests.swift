@@ -19,12 +19,10 @@ import Testing
         let rig = try TemporaryRig(
             tools: ["bead", "mail", "molecule", "witness", "rig", "polecat", "refinery", "deacon"])
         try rig.repository.commitFile("README", "sample\n", message: "initial")
-        try rig.writeFormula(
+        try rig.commitFormula(
             "one",
             "formula = \"one\"\n[[steps]]\nid = \"work\"\ntitle = \"Work\"\n"
                 + "check = \"test -s work.txt && test ! -e forbidden.txt\"\n")
-        _ = try rig.checked(["add", "formulas"])
-        _ = try rig.checked(["commit", "-q", "-m", "Add the formula"])
         _ = try rig.checked(["rig", "init", "--prefix", "gw"])
         // Only the marks directory is the agent's to write beside its worktree.
         let marks = rig.root + "/marks"
@@ -205,13 +203,11 @@ import Testing
     @Test func formulaVariablesReachCheckCommandsAsData() throws {
         let rig = try TemporaryRig(tools: ["bead", "molecule", "rig"])
         try rig.repository.commitFile("README", "sample\n", message: "initial")
-        try rig.writeFormula(
+        try rig.commitFormula(
             "quoted",
             "formula = \"quoted\"\n[vars.feature]\nrequired = true\n[[steps]]\nid = \"a\"\ntitle = \"A\"\n"
                 + "check = [\"grep -qF {{feature}} README\", \"grep -qF '{{feature}}' README\", "
                 + "\"grep -qF \\\"{{feature}}\\\" README\"]\n")
-        _ = try rig.checked(["add", "formulas"])
-        _ = try rig.checked(["commit", "-q", "-m", "Add the formula"])
         _ = try rig.checked(["rig", "init", "--prefix", "gw"])
         let scratch = rig.root + "/scratch"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
